@@ -1,0 +1,203 @@
+"""Pydantic models for every message, signal, webhook body and workflow input/output.
+
+Wire models keep the NestJS server's field names (camelCase and snake_case mixed, as in CONTRACT.md).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from waveflow.validation import NumPeaks, S3Key, Sha256Hex, ShortText, StemId
+
+
+class WireModel(BaseModel):
+    """Incoming messages: unknown fields are ignored (the parser reports them), numbers become strings."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, frozen=True)
+
+
+class HashRequest(WireModel):
+    """kwargs of `generate_hash_and_webhook`: the start of a stem."""
+
+    stemId: StemId
+    filepath: S3Key
+    userId: ShortText | None = None
+    trackId: ShortText | None = None
+    timestamp: ShortText | None = None
+    original_filename: ShortText | None = None
+    stageId: ShortText | None = None
+
+
+class DuplicateFileRequest(WireModel):
+    """kwargs of `process_duplicate_file`: the server says the stem is a duplicate."""
+
+    stemId: StemId
+    filepath: S3Key
+    audio_hash: Sha256Hex
+    userId: ShortText | None = None
+    trackId: ShortText | None = None
+
+
+class AudioAnalysisRequest(WireModel):
+    """kwargs of `process_audio_analysis`: the server says the stem is new."""
+
+    stemId: StemId
+    filepath: S3Key
+    audio_hash: Sha256Hex | None = None
+    userId: ShortText | None = None
+    trackId: ShortText | None = None
+    timestamp: ShortText | None = None
+    original_filename: ShortText | None = None
+    num_peaks: NumPeaks | None = None
+    upstreamId: ShortText | None = None
+
+
+class DedupeDecision(BaseModel):
+    """The `decide` signal: what the server decided after hash-check."""
+
+    duplicate: bool
+    filepath: S3Key
+    audio_hash: Sha256Hex | None = None
+    num_peaks: NumPeaks | None = None
+    upstream_id: ShortText | None = None
+
+
+class StemPolicy(BaseModel):
+    """The limits a stem runs under, fixed when it starts (from the bridge's settings)."""
+
+    decision_timeout_seconds: float = 3600.0
+    webhook_retry_horizon_seconds: float = 86400.0
+    default_num_peaks: NumPeaks = 1024
+    detail_samples_per_pixel: int = 256
+    max_file_size_bytes: int = 1024 * 1024 * 1024
+    delete_allowed_prefixes: tuple[str, ...] = ()
+
+
+class StemIngestInput(BaseModel):
+    request: HashRequest
+    policy: StemPolicy = StemPolicy()
+    send_hash_check: bool = True
+    """False when a decision arrived for a stem WaveFlow never hashed: hash it, then act on the decision."""
+
+
+class Stage(StrEnum):
+    DOWNLOADING = "downloading"
+    SENDING_HASH_CHECK = "sending_hash_check"
+    AWAITING_DECISION = "awaiting_decision"
+    DELETING_DUPLICATE = "deleting_duplicate"
+    ANALYSING = "analysing"
+    SENDING_COMPLETION = "sending_completion"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class DownloadedObject(BaseModel):
+    """An S3 object streamed to this host's temp area, hashed on the way."""
+
+    local_path: str
+    sha256: str
+    size: int
+    etag: str
+    version_id: str | None = None
+    host_task_queue: str
+
+
+class AnalysisOutcome(BaseModel):
+    """What the analysis found and where its waveform files went."""
+
+    duration: float
+    sample_rate: int
+    channels: int
+    frames: int
+    num_peaks: int
+    format: str
+    waveform_data_path: str
+    waveform_detail_path: str
+
+
+class AnalysisResult(BaseModel):
+    """`result` of a SUCCESS completion after analysis (the seed's fields plus added ones)."""
+
+    audio_data_hash: str
+    waveform_data_path: str
+    file_size: int
+    duration: float
+    sample_rate: int
+    num_peaks: int
+    channels: int
+    format: str
+    waveform_detail_path: str
+
+
+class DuplicateDeletedResult(BaseModel):
+    status: Literal["duplicate_file_deleted"] = "duplicate_file_deleted"
+    audio_hash: str
+    filepath: str
+
+
+class FailureResult(BaseModel):
+    error: str
+    error_code: str
+
+
+class HashCheckPayload(BaseModel):
+    stemId: str
+    userId: str | None
+    trackId: str | None
+    filepath: str
+    audio_hash: str
+    timestamp: str | None
+    original_filename: str | None
+    status: Literal["hash_generated"] = "hash_generated"
+    stageId: str | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class CompletionPayload(BaseModel):
+    stemId: str
+    userId: str | None
+    trackId: str | None
+    upstreamId: str | None
+    status: Literal["SUCCESS", "FAILURE"]
+    result: AnalysisResult | DuplicateDeletedResult | FailureResult
+    timestamp: str
+    original_filename: str | None
+    processing_time: float
+    audio_wave_path: str | None
+    stageId: str | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class WebhookKind(StrEnum):
+    HASH_CHECK = "hash-check"
+    COMPLETION = "completion"
+
+
+class WebhookDelivery(BaseModel):
+    """One webhook to deliver: the path under WEBHOOK_URL, the JSON body and its idempotency key."""
+
+    kind: WebhookKind
+    idempotency_key: str
+    body: dict[str, object]
+    stem_id: str
+
+
+class StemStatus(BaseModel):
+    """The `status` query: the stage and everything known so far."""
+
+    stem_id: str
+    stage: Stage
+    filepath: str
+    audio_hash: str | None = None
+    file_size: int | None = None
+    decision: DedupeDecision | None = None
+    result: AnalysisResult | DuplicateDeletedResult | None = None
+    error: FailureResult | None = None
+
+
+class StemOutcome(BaseModel):
+    """What StemIngestWorkflow returns: the completion it sent."""
+
+    status: Literal["SUCCESS", "FAILURE"]
+    completion: CompletionPayload

@@ -1,0 +1,82 @@
+"""Every setting WaveFlow reads from the environment, in one place."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    aws_region: str = "ap-northeast-2"
+    s3_bucket_name: str = Field(min_length=3, max_length=63)
+    sqs_queue_url: str | None = None
+    sqs_dlq_url: str | None = None
+    webhook_url: HttpUrl
+    webhook_secret: SecretStr | None = None
+    log_level: str = "INFO"
+
+    temporal_task_queue: str = "waveflow"
+    worker_host_id: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    temp_dir: Path = Path(tempfile.gettempdir()) / "waveflow"
+
+    max_file_size_mb: int = Field(default=1024, ge=1)
+    default_num_peaks: int = Field(default=1024, ge=1)
+    detail_samples_per_pixel: int = Field(default=256, ge=32, le=65536)
+    dedupe_decision_timeout_seconds: float = Field(default=3600.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_horizon_seconds: float = Field(default=86400.0, gt=0)
+    s3_delete_allowed_prefixes: Annotated[tuple[str, ...], NoDecode] = ()
+
+    sqs_wait_time_seconds: int = Field(default=20, ge=0, le=20)
+    sqs_visibility_timeout_seconds: int = Field(default=60, ge=5, le=43200)
+    metrics_bind_address: str = "0.0.0.0:9464"
+    max_concurrent_activities: int = Field(default=8, ge=1)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @field_validator("s3_delete_allowed_prefixes", mode="before")
+    @classmethod
+    def _split_prefixes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def max_file_size_bytes(self) -> int:
+        return self.max_file_size_mb * 1024 * 1024
+
+    @property
+    def host_task_queue(self) -> str:
+        """The task queue only this host's worker polls: where its local temp files can be reached."""
+        return f"{self.temporal_task_queue}@{self.worker_host_id}"
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line naming the first bad variable, e.g. `WEBHOOK_URL: Field required`."""
+    first = error.errors()[0]
+    name = "_".join(str(part) for part in first["loc"]).upper() or "settings"
+    return f"{name}: {first['msg']}"
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """Settings from the environment; on a missing or malformed variable, exit with one line naming it."""
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as error:
+        sys.exit(f"waveflow: invalid environment: {describe_error(error)}")
