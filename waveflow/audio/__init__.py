@@ -1,0 +1,1 @@
+"""Streaming audio analysis: format detection, block decoding and waveform reduction in one pass."""

@@ -1,0 +1,129 @@
+"""Block decoders: every format becomes a stream of int16 (frames, channels) blocks in bounded memory."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile
+
+from waveflow.audio.formats import AudioFormat
+from waveflow.errors import DamagedAudioError
+
+# MP3 through libsndfile decodes right only in whole MPEG frames of 1152 samples (AUDIO-NOTES.md).
+BLOCK_FRAMES = 1152 * 57
+MAX_CHANNELS = 64
+MAX_SAMPLE_RATE = 768_000
+_FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    sample_rate: int
+    channels: int
+    declared_frames: int
+    """What the container says; lossy containers may only estimate it."""
+
+
+class DecodedAudio:
+    """An open audio file: its stream facts and an iterator of int16 blocks."""
+
+    def __init__(self, info: StreamInfo, blocks: Iterator[np.ndarray]) -> None:
+        self.info = info
+        self.blocks = blocks
+
+
+def float_to_int16(block: np.ndarray) -> np.ndarray:
+    """audiowaveform's conversion for float input: `(short)(x * 32767)`, clipped to the int16 range."""
+    scaled = np.multiply(block, 32767.0, dtype=np.float32)
+    np.clip(scaled, -32768.0, 32767.0, out=scaled)
+    return scaled.astype(np.int16)
+
+
+@contextlib.contextmanager
+def open_audio(path: Path, audio_format: AudioFormat) -> Iterator[DecodedAudio]:
+    if audio_format.decoded_by_libsndfile:
+        with _open_libsndfile(path, audio_format) as decoded:
+            yield decoded
+    else:
+        with _open_ffmpeg(path, audio_format) as decoded:
+            yield decoded
+
+
+def _check_info(info: StreamInfo, audio_format: AudioFormat) -> StreamInfo:
+    if not 1 <= info.channels <= MAX_CHANNELS:
+        raise DamagedAudioError(f"damaged {audio_format.value}: {info.channels} channels")
+    if not 1 <= info.sample_rate <= MAX_SAMPLE_RATE:
+        raise DamagedAudioError(f"damaged {audio_format.value}: sample rate {info.sample_rate} Hz")
+    return info
+
+
+@contextlib.contextmanager
+def _open_libsndfile(path: Path, audio_format: AudioFormat) -> Iterator[DecodedAudio]:
+    try:
+        sound = soundfile.SoundFile(str(path))
+    except (soundfile.LibsndfileError, RuntimeError) as error:
+        raise DamagedAudioError(f"damaged {audio_format.value}: {error}") from None
+    with sound:
+        info = _check_info(StreamInfo(sound.samplerate, sound.channels, max(sound.frames, 0)), audio_format)
+        read_float = audio_format.lossy or sound.subtype in _FLOAT_SUBTYPES
+        yield DecodedAudio(info, _libsndfile_blocks(sound, audio_format, read_float))
+
+
+def _libsndfile_blocks(sound: soundfile.SoundFile, audio_format: AudioFormat, read_float: bool) -> Iterator[np.ndarray]:
+    buffer = np.empty((BLOCK_FRAMES, sound.channels), dtype=np.float32 if read_float else np.int16)
+    while True:
+        try:
+            block = sound.read(BLOCK_FRAMES, out=buffer)
+        except (soundfile.LibsndfileError, RuntimeError) as error:
+            raise DamagedAudioError(f"damaged {audio_format.value} stream: {error}") from None
+        if len(block) == 0:
+            return
+        yield float_to_int16(block) if read_float else block
+
+
+@contextlib.contextmanager
+def _open_ffmpeg(path: Path, audio_format: AudioFormat) -> Iterator[DecodedAudio]:
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except (av.FFmpegError, ValueError) as error:
+        raise DamagedAudioError(f"damaged {audio_format.value}: {error}") from None
+    with container:
+        if not container.streams.audio:
+            raise DamagedAudioError(f"damaged {audio_format.value}: the container holds no audio stream")
+        stream = container.streams.audio[0]
+        sample_rate = stream.codec_context.sample_rate or stream.rate or 0
+        channels = stream.codec_context.channels or 0
+        seconds = 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            seconds = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            seconds = container.duration / av.time_base
+        info = _check_info(StreamInfo(sample_rate, channels, round(seconds * sample_rate)), audio_format)
+        yield DecodedAudio(info, _ffmpeg_blocks(container, stream, info, audio_format))
+
+
+def _ffmpeg_blocks(container: av.container.InputContainer, stream: av.AudioStream, info: StreamInfo,
+                   audio_format: AudioFormat) -> Iterator[np.ndarray]:
+    """Decoded frames resampled to packed float at the stream's own rate, batched into large blocks."""
+    resampler = av.AudioResampler(format="flt", layout=stream.layout.name, rate=info.sample_rate)
+    pending: list[np.ndarray] = []
+    pending_frames = 0
+    try:
+        for frame in container.decode(stream):
+            for converted in resampler.resample(frame):
+                pending.append(converted.to_ndarray().reshape(-1, info.channels))
+                pending_frames += converted.samples
+            if pending_frames >= BLOCK_FRAMES:
+                yield float_to_int16(np.concatenate(pending))
+                pending, pending_frames = [], 0
+        for converted in resampler.resample(None):
+            pending.append(converted.to_ndarray().reshape(-1, info.channels))
+    except av.FFmpegError as error:
+        raise DamagedAudioError(f"damaged {audio_format.value} stream: {error}") from None
+    if pending:
+        yield float_to_int16(np.concatenate(pending))

@@ -1,0 +1,73 @@
+"""Waveform outputs: the seed's JSON that is also an audiowaveform v2 document, and the binary `.dat`."""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+import numpy as np
+
+DAT_VERSION_MONO = 1
+DAT_FLAG_8_BIT = 1
+DAT_HEADER = struct.Struct("<iIiiI")
+
+
+def to_8_bit(values: np.ndarray) -> np.ndarray:
+    """audiowaveform's 8-bit data: the int16 value divided by 256, truncated toward zero."""
+    wide = values.astype(np.int32)
+    return ((wide + ((wide >> 31) & 255)) >> 8).astype(np.int8)
+
+
+def normalised_peaks(absolute_maxima: np.ndarray) -> list[float]:
+    """The seed's peaks: each bucket's absolute maximum over the loudest bucket's, 4 decimals."""
+    loudest = int(absolute_maxima.max(initial=0))
+    if loudest == 0:
+        return [0.0] * len(absolute_maxima)
+    return np.round(absolute_maxima / loudest, 4).tolist()
+
+
+def waveform_document(*, peaks: list[float], duration: float, sample_rate: int, samples_per_pixel: int,
+                      pixel_min: np.ndarray, pixel_max: np.ndarray, created_at: str) -> dict[str, object]:
+    data = np.empty(2 * len(pixel_min), dtype=np.int8)
+    data[0::2] = to_8_bit(pixel_min)
+    data[1::2] = to_8_bit(pixel_max)
+    return {
+        "peaks": peaks,
+        "duration": duration,
+        "sample_rate": sample_rate,
+        "num_peaks": len(peaks),
+        "created_at": created_at,
+        "version": 2,
+        "channels": 1,
+        "samples_per_pixel": samples_per_pixel,
+        "bits": 8,
+        "length": len(pixel_min),
+        "data": data.tolist(),
+    }
+
+
+class DatWriter:
+    """Streams an audiowaveform binary `.dat` (version 1, one channel, 8-bit) as pixels arrive."""
+
+    def __init__(self, output: BinaryIO, sample_rate: int, samples_per_pixel: int) -> None:
+        self._output = output
+        self._sample_rate = sample_rate
+        self._samples_per_pixel = samples_per_pixel
+        self.length = 0
+        output.write(self._header())
+
+    def _header(self) -> bytes:
+        return DAT_HEADER.pack(DAT_VERSION_MONO, DAT_FLAG_8_BIT, self._sample_rate, self._samples_per_pixel,
+                               self.length)
+
+    def write(self, _indices: np.ndarray, minima: np.ndarray, maxima: np.ndarray) -> None:
+        pairs = np.empty(2 * len(minima), dtype=np.int8)
+        pairs[0::2] = to_8_bit(minima)
+        pairs[1::2] = to_8_bit(maxima)
+        self._output.write(pairs.tobytes())
+        self.length += len(minima)
+
+    def close(self) -> None:
+        self._output.seek(0)
+        self._output.write(self._header())
+        self._output.seek(0, 2)
