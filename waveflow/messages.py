@@ -77,8 +77,10 @@ def _from_celery(document: dict[str, Any]) -> ParsedMessage:
     if not isinstance(payload, str):
         raise PoisonMessageError("Celery message has no string body")
     encoding = (document.get("properties") or {}).get("body_encoding", "base64")
-    inner = _b64decode(payload.encode("ascii", "replace"), "Celery body is not base64") if encoding == "base64" else payload
-    decoded = _load_json(inner if isinstance(inner, bytes) else inner.encode("utf-8", "surrogatepass"))
+    inner = payload.encode("utf-8", "surrogatepass")
+    if encoding == "base64":
+        inner = _b64decode(inner, "Celery body is not base64")
+    decoded = _load_json(inner)
     if not (isinstance(decoded, list) and len(decoded) >= 2):
         raise PoisonMessageError("Celery body is not [args, kwargs, embed]")
     return _build(headers.get("task"), headers.get("id"), decoded[1], decoded[0])

@@ -201,3 +201,33 @@ class StemOutcome(BaseModel):
 
     status: Literal["SUCCESS", "FAILURE"]
     completion: CompletionPayload
+
+
+class DownloadRequest(BaseModel):
+    stem_id: str
+    key: str
+    max_size_bytes: int
+
+
+class AnalyseRequest(BaseModel):
+    stem_id: str
+    key: str
+    downloaded: DownloadedObject | None
+    """The file the download left on this host; None to fetch the object again (another host's file)."""
+    expected_sha256: str
+    num_peaks: int
+    detail_samples_per_pixel: int
+    max_size_bytes: int
+    waveform_key: str
+    detail_key: str
+    created_at: str
+
+
+class DeleteRequest(BaseModel):
+    stem_id: str
+    stem_key: str
+    decided_key: str
+    computed_sha256: str
+    decided_sha256: str | None
+    etag: str
+    allowed_prefixes: tuple[str, ...]

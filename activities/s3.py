@@ -1,0 +1,113 @@
+"""S3 I/O: stream an object to the temp area while hashing it, upload waveforms, delete a named duplicate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from temporalio import activity
+
+from activities.errors import as_application_errors
+from activities.metrics import count
+from waveflow.deletion import check_duplicate_delete
+from waveflow.errors import DeleteRefusedError, FileTooLargeError, InvalidRequestError, ObjectMissingError
+from waveflow.hashing import copy_and_hash
+from waveflow.models import DeleteRequest, DownloadedObject, DownloadRequest
+from waveflow.settings import Settings
+from waveflow.tempfiles import TempArea, no_space_is_retryable
+
+CHUNK_BYTES = 1024 * 1024
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+_CHANGED = {"412", "PreconditionFailed"}
+
+
+def make_s3_client(settings: Settings) -> Any:
+    """boto3 finds AWS_ENDPOINT_URL and credentials itself: the same code talks to AWS or a local S3."""
+    return boto3.client("s3", region_name=settings.aws_region,
+                        config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5,
+                                      read_timeout=30))
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class S3Activities:
+    def __init__(self, settings: Settings, s3: Any, temp_area: TempArea) -> None:
+        self._settings = settings
+        self._s3 = s3
+        self._temp = temp_area
+        self._bucket = settings.s3_bucket_name
+
+    def fetch(self, stem_id: str, key: str, max_size_bytes: int) -> DownloadedObject:
+        """One GET, hashed as it streams to disk; refused before the GET when the object is too large."""
+        try:
+            head = self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if _error_code(error) in _MISSING:
+                raise ObjectMissingError(f"the file {key!r} does not exist in S3") from None
+            if _error_code(error) in {"400", "InvalidArgument", "KeyTooLongError"}:
+                raise InvalidRequestError(f"S3 refused the key {key!r}: {_error_code(error)}") from None
+            raise
+        size = int(head["ContentLength"])
+        if size > max_size_bytes:
+            raise FileTooLargeError(
+                f"the file is {size / 1048576:.1f} MB, more than the {max_size_bytes / 1048576:.0f} MB limit"
+            )
+        etag = str(head["ETag"])
+        path = self._temp.new_path(stem_id, "audio")
+        try:
+            with no_space_is_retryable(path), path.open("wb") as output:
+                response = self._s3.get_object(Bucket=self._bucket, Key=key, IfMatch=etag)
+                sha256, written = copy_and_hash(response["Body"].iter_chunks(CHUNK_BYTES), output,
+                                                lambda done: activity.heartbeat({"bytes_downloaded": done,
+                                                                                 "bytes_total": size}))
+        except ClientError as error:
+            path.unlink(missing_ok=True)
+            if _error_code(error) in _MISSING:
+                raise ObjectMissingError(f"the file {key!r} disappeared from S3 while downloading") from None
+            if _error_code(error) in _CHANGED:
+                raise RuntimeError(f"{key!r} changed while it was being downloaded; fetching it again") from None
+            raise
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        if written != size:
+            path.unlink(missing_ok=True)
+            raise RuntimeError(f"S3 sent {written} bytes of {key!r}, expected {size}; fetching it again")
+        count("waveflow_bytes_hashed", written, "Bytes downloaded from S3 and hashed")
+        return DownloadedObject(local_path=str(path), sha256=sha256, size=size, etag=etag,
+                                version_id=head.get("VersionId"), host_task_queue=self._settings.host_task_queue)
+
+    @activity.defn
+    def download_and_hash(self, request: DownloadRequest) -> DownloadedObject:
+        with as_application_errors():
+            return self.fetch(request.stem_id, request.key, request.max_size_bytes)
+
+    def upload_file(self, path: Path, key: str, content_type: str) -> None:
+        with path.open("rb") as body:
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
+
+    @activity.defn
+    def delete_duplicate(self, request: DeleteRequest) -> None:
+        """Deletes the stem's own object, and only while it is still exactly the one WaveFlow hashed."""
+        with as_application_errors():
+            check_duplicate_delete(stem_key=request.stem_key, decided_key=request.decided_key,
+                                   computed_hash=request.computed_sha256, decided_hash=request.decided_sha256,
+                                   allowed_prefixes=request.allowed_prefixes)
+            try:
+                head = self._s3.head_object(Bucket=self._bucket, Key=request.stem_key)
+            except ClientError as error:
+                if _error_code(error) in _MISSING:
+                    activity.logger.warning("duplicate %s is already gone", request.stem_key)
+                    return
+                raise
+            if head["ETag"] != request.etag:
+                raise DeleteRefusedError(
+                    f"delete refused: {request.stem_key!r} changed since WaveFlow hashed it "
+                    f"(ETag {head['ETag']} is not {request.etag})"
+                )
+            self._s3.delete_object(Bucket=self._bucket, Key=request.stem_key)

@@ -1,0 +1,23 @@
+"""When a duplicate may be deleted: the only rule that lets WaveFlow remove an original from S3."""
+
+from __future__ import annotations
+
+from waveflow.errors import DeleteRefusedError
+
+
+def check_duplicate_delete(*, stem_key: str, decided_key: str, computed_hash: str, decided_hash: str | None,
+                           allowed_prefixes: tuple[str, ...]) -> None:
+    """Refuse, with the reason, any delete but the stem's own object whose hash the server confirmed."""
+    if decided_key != stem_key:
+        raise DeleteRefusedError(
+            f"delete refused: the decision names {decided_key!r} but this stem's object is {stem_key!r}"
+        )
+    if decided_hash is None or decided_hash.lower() != computed_hash.lower():
+        raise DeleteRefusedError(
+            f"delete refused: the decision's audio_hash {decided_hash!r} differs from the hash WaveFlow "
+            f"computed ({computed_hash})"
+        )
+    if allowed_prefixes and not any(stem_key.startswith(prefix) for prefix in allowed_prefixes):
+        raise DeleteRefusedError(
+            f"delete refused: {stem_key!r} is outside the allowed prefixes {', '.join(allowed_prefixes)}"
+        )

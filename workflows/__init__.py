@@ -1,0 +1,1 @@
+"""Temporal workflows: they only decide; activities do the I/O."""

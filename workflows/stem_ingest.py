@@ -1,0 +1,251 @@
+"""One stem, one durable workflow: hash, hash-check webhook, wait for the dedupe decision, act, complete."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
+
+with workflow.unsafe.imports_passed_through():
+    from activities.audio import AudioActivities
+    from activities.s3 import S3Activities
+    from activities.temp import TempActivities
+    from activities.webhooks import WebhookActivities
+    from waveflow.errors import DecisionTimeoutError, WaveFlowError
+    from waveflow.models import (
+        AnalyseRequest,
+        AnalysisResult,
+        CompletionPayload,
+        DedupeDecision,
+        DeleteRequest,
+        DownloadedObject,
+        DownloadRequest,
+        DuplicateDeletedResult,
+        FailureResult,
+        HashCheckPayload,
+        Stage,
+        StemIngestInput,
+        StemOutcome,
+        StemStatus,
+        WebhookDelivery,
+        WebhookKind,
+    )
+
+IO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                       maximum_interval=timedelta(seconds=60))
+STEP_DEADLINE = timedelta(hours=1)
+HOST_PICKUP_TIMEOUT = timedelta(minutes=1)
+
+
+def workflow_id_for(stem_id: str) -> str:
+    return f"stem-{stem_id}"
+
+
+class StemFailedError(Exception):
+    def __init__(self, failure: FailureResult) -> None:
+        super().__init__(failure.error)
+        self.failure = failure
+
+
+@workflow.defn
+class StemIngestWorkflow:
+    @workflow.init
+    def __init__(self, params: StemIngestInput) -> None:
+        self._input = params
+        self._decision: DedupeDecision | None = None
+        self._status = StemStatus(stem_id=params.request.stemId, stage=Stage.DOWNLOADING,
+                                  filepath=params.request.filepath)
+
+    @workflow.signal
+    def decide(self, decision: DedupeDecision) -> None:
+        """The server's dedupe decision; the first one counts, later copies (redeliveries) are ignored."""
+        if self._decision is None:
+            self._decision = decision
+            self._status.decision = decision
+        elif decision != self._decision:
+            workflow.logger.warning("ignoring a second, different decision for %s", self._status.stem_id)
+
+    @workflow.query
+    def status(self) -> StemStatus:
+        return self._status
+
+    @workflow.run
+    async def run(self, params: StemIngestInput) -> StemOutcome:
+        started = workflow.now()
+        downloaded: DownloadedObject | None = None
+        try:
+            try:
+                downloaded = await self._download()
+                if params.send_hash_check:
+                    self._enter(Stage.SENDING_HASH_CHECK)
+                    await self._deliver(WebhookKind.HASH_CHECK, self._hash_check(downloaded))
+                decision = await self._await_decision()
+                if decision.duplicate:
+                    result: AnalysisResult | DuplicateDeletedResult = await self._delete(downloaded, decision)
+                else:
+                    result = await self._analyse(downloaded, decision)
+                self._status.result = result
+                completion = self._completion("SUCCESS", result, started)
+            except StemFailedError as failed:
+                self._status.error = failed.failure
+                completion = self._completion("FAILURE", failed.failure, started)
+            self._enter(Stage.SENDING_COMPLETION)
+            try:
+                await self._deliver(WebhookKind.COMPLETION, completion.model_dump(mode="json"))
+            except StemFailedError as failed:
+                self._status.error = failed.failure
+                self._enter(Stage.FAILED)
+                raise ApplicationError(failed.failure.error, type=failed.failure.error_code,
+                                       non_retryable=True) from None
+            self._enter(Stage.COMPLETED if completion.status == "SUCCESS" else Stage.FAILED)
+            workflow.metric_meter().create_counter(
+                "waveflow_stems_completed", "Stems that ended, by outcome"
+            ).add(1, {"outcome": completion.status.lower()})
+            return StemOutcome(status=completion.status, completion=completion)
+        finally:
+            if downloaded is not None:
+                await self._remove_temp_files(downloaded)
+
+    def _enter(self, stage: Stage) -> None:
+        self._status.stage = stage
+        workflow.set_current_details(f"**Stage:** {stage.value}")
+
+    async def _download(self) -> DownloadedObject:
+        request = self._input.request
+        downloaded = await self._activity(
+            S3Activities.download_and_hash,
+            DownloadRequest(stem_id=request.stemId, key=request.filepath,
+                            max_size_bytes=self._input.policy.max_file_size_bytes),
+            heartbeat_timeout=timedelta(seconds=30),
+        )
+        self._status.audio_hash = downloaded.sha256
+        self._status.file_size = downloaded.size
+        return downloaded
+
+    def _hash_check(self, downloaded: DownloadedObject) -> dict[str, object]:
+        request = self._input.request
+        return HashCheckPayload(stemId=request.stemId, userId=request.userId, trackId=request.trackId,
+                                filepath=request.filepath, audio_hash=downloaded.sha256,
+                                timestamp=request.timestamp, original_filename=request.original_filename,
+                                stageId=request.stageId).model_dump(mode="json")
+
+    async def _await_decision(self) -> DedupeDecision:
+        self._enter(Stage.AWAITING_DECISION)
+        timeout = self._input.policy.decision_timeout_seconds
+        try:
+            await workflow.wait_condition(lambda: self._decision is not None, timeout=timedelta(seconds=timeout))
+        except builtins.TimeoutError:
+            raise StemFailedError(FailureResult(
+                error=f"no duplicate decision arrived within {timeout:g} s; the original file is kept",
+                error_code=DecisionTimeoutError.code)) from None
+        assert self._decision is not None
+        return self._decision
+
+    async def _delete(self, downloaded: DownloadedObject, decision: DedupeDecision) -> DuplicateDeletedResult:
+        self._enter(Stage.DELETING_DUPLICATE)
+        request = self._input.request
+        await self._activity(S3Activities.delete_duplicate, DeleteRequest(
+            stem_id=request.stemId, stem_key=request.filepath, decided_key=decision.filepath,
+            computed_sha256=downloaded.sha256, decided_sha256=decision.audio_hash, etag=downloaded.etag,
+            allowed_prefixes=self._input.policy.delete_allowed_prefixes))
+        return DuplicateDeletedResult(audio_hash=downloaded.sha256, filepath=request.filepath)
+
+    async def _analyse(self, downloaded: DownloadedObject, decision: DedupeDecision) -> AnalysisResult:
+        self._enter(Stage.ANALYSING)
+        request, policy = self._input.request, self._input.policy
+        stamp = int(workflow.now().timestamp() * 1000)
+        analyse = AnalyseRequest(
+            stem_id=request.stemId, key=request.filepath, downloaded=downloaded,
+            expected_sha256=downloaded.sha256, num_peaks=decision.num_peaks or policy.default_num_peaks,
+            detail_samples_per_pixel=policy.detail_samples_per_pixel, max_size_bytes=policy.max_file_size_bytes,
+            waveform_key=f"waveforms/{request.stemId}_waveform_{stamp}.json",
+            detail_key=f"waveforms/{request.stemId}_waveform_{stamp}.dat",
+            created_at=workflow.now().isoformat())
+        try:
+            outcome = await self._activity(AudioActivities.analyse_audio, analyse,
+                                           task_queue=downloaded.host_task_queue,
+                                           schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
+                                           heartbeat_timeout=timedelta(seconds=60))
+        except StemFailedError as failed:
+            if failed.failure.error_code != "host_unavailable":
+                raise
+            workflow.logger.info("host %s did not pick up the analysis; fetching on any worker",
+                                 downloaded.host_task_queue)
+            analyse.downloaded = None
+            outcome = await self._activity(AudioActivities.analyse_audio, analyse,
+                                           heartbeat_timeout=timedelta(seconds=60))
+        return AnalysisResult(audio_data_hash=downloaded.sha256, waveform_data_path=outcome.waveform_data_path,
+                              file_size=downloaded.size, duration=outcome.duration,
+                              sample_rate=outcome.sample_rate, num_peaks=outcome.num_peaks,
+                              channels=outcome.channels, format=outcome.format,
+                              waveform_detail_path=outcome.waveform_detail_path)
+
+    async def _deliver(self, kind: WebhookKind, body: dict[str, object]) -> None:
+        info = workflow.info()
+        delivery = WebhookDelivery(kind=kind, body=body, stem_id=self._status.stem_id,
+                                   idempotency_key=f"{info.workflow_id}:{info.run_id}:{kind.value}")
+        horizon = timedelta(seconds=self._input.policy.webhook_retry_horizon_seconds)
+        await self._activity(WebhookActivities.send_webhook, delivery, schedule_to_close_timeout=horizon,
+                             start_to_close_timeout=timedelta(seconds=60),
+                             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                                      maximum_interval=timedelta(minutes=10)))
+
+    async def _remove_temp_files(self, downloaded: DownloadedObject) -> None:
+        try:
+            await workflow.execute_activity(TempActivities.remove_stem_files, self._status.stem_id,
+                                            task_queue=downloaded.host_task_queue,
+                                            schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
+                                            start_to_close_timeout=timedelta(seconds=30),
+                                            retry_policy=RetryPolicy(maximum_attempts=3))
+        except ActivityError:
+            workflow.logger.warning("temp files of %s stay for the periodic sweep on %s",
+                                    self._status.stem_id, downloaded.host_task_queue)
+
+    async def _activity(self, method: Callable[..., Any], argument: BaseModel, *, task_queue: str | None = None,
+                        schedule_to_start_timeout: timedelta | None = None,
+                        schedule_to_close_timeout: timedelta = STEP_DEADLINE,
+                        start_to_close_timeout: timedelta | None = None,
+                        heartbeat_timeout: timedelta | None = None,
+                        retry_policy: RetryPolicy = IO_RETRY) -> Any:
+        """Runs one activity; a failure it cannot recover from becomes a StemFailedError with a readable reason."""
+        try:
+            return await workflow.execute_activity_method(
+                method, argument, task_queue=task_queue, schedule_to_start_timeout=schedule_to_start_timeout,
+                schedule_to_close_timeout=schedule_to_close_timeout,
+                start_to_close_timeout=start_to_close_timeout or schedule_to_close_timeout,
+                heartbeat_timeout=heartbeat_timeout, retry_policy=retry_policy)
+        except ActivityError as error:
+            raise StemFailedError(_failure_of(error)) from None
+
+    def _completion(self, status: Literal["SUCCESS", "FAILURE"],
+                    result: AnalysisResult | DuplicateDeletedResult | FailureResult,
+                    started: datetime) -> CompletionPayload:
+        request = self._input.request
+        decision = self._decision
+        return CompletionPayload(
+            stemId=request.stemId, userId=request.userId, trackId=request.trackId,
+            upstreamId=decision.upstream_id if decision else None, status=status, result=result,
+            timestamp=workflow.now().isoformat(), original_filename=request.original_filename,
+            processing_time=round((workflow.now() - started).total_seconds(), 3),
+            audio_wave_path=result.waveform_data_path if isinstance(result, AnalysisResult) else None,
+            stageId=request.stageId)
+
+
+def _failure_of(error: ActivityError) -> FailureResult:
+    cause = error.cause
+    if isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
+        return FailureResult(error="the host holding the file did not pick up the step", error_code="host_unavailable")
+    if isinstance(cause, TimeoutError):
+        last = cause.cause.message if isinstance(cause.cause, ApplicationError) else "no answer"
+        return FailureResult(error=f"gave up after retrying until the step's deadline; last error: {last}",
+                             error_code="timeout")
+    if isinstance(cause, ApplicationError):
+        code = cause.type if cause.non_retryable and cause.type else WaveFlowError.code
+        return FailureResult(error=cause.message, error_code=code)
+    return FailureResult(error=str(cause or error), error_code=WaveFlowError.code)
