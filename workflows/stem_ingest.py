@@ -80,37 +80,34 @@ class StemIngestWorkflow:
         started = workflow.now()
         downloaded: DownloadedObject | None = None
         try:
-            try:
-                downloaded = await self._download()
-                if params.send_hash_check:
-                    self._enter(Stage.SENDING_HASH_CHECK)
-                    await self._deliver(WebhookKind.HASH_CHECK, self._hash_check(downloaded))
-                decision = await self._await_decision()
-                if decision.duplicate:
-                    result: AnalysisResult | DuplicateDeletedResult = await self._delete(downloaded, decision)
-                else:
-                    result = await self._analyse(downloaded, decision)
-                self._status.result = result
-                completion = self._completion("SUCCESS", result, started)
-            except StemFailedError as failed:
-                self._status.error = failed.failure
-                completion = self._completion("FAILURE", failed.failure, started)
-            self._enter(Stage.SENDING_COMPLETION)
-            try:
-                await self._deliver(WebhookKind.COMPLETION, completion.model_dump(mode="json"))
-            except StemFailedError as failed:
-                self._status.error = failed.failure
-                self._enter(Stage.FAILED)
-                raise ApplicationError(failed.failure.error, type=failed.failure.error_code,
-                                       non_retryable=True) from None
-            self._enter(Stage.COMPLETED if completion.status == "SUCCESS" else Stage.FAILED)
-            workflow.metric_meter().create_counter(
-                "waveflow_stems_completed", "Stems that ended, by outcome"
-            ).add(1, {"outcome": completion.status.lower()})
-            return StemOutcome(status=completion.status, completion=completion)
-        finally:
-            if downloaded is not None:
-                await self._remove_temp_files(downloaded)
+            downloaded = await self._download()
+            if params.send_hash_check:
+                self._enter(Stage.SENDING_HASH_CHECK)
+                await self._deliver(WebhookKind.HASH_CHECK, self._hash_check(downloaded))
+            decision = await self._await_decision()
+            if decision.duplicate:
+                result: AnalysisResult | DuplicateDeletedResult = await self._delete(downloaded, decision)
+            else:
+                result = await self._analyse(downloaded, decision)
+            self._status.result = result
+            completion = self._completion("SUCCESS", result, started)
+        except StemFailedError as failed:
+            self._status.error = failed.failure
+            completion = self._completion("FAILURE", failed.failure, started)
+        if downloaded is not None:
+            await self._remove_temp_files(downloaded)
+        self._enter(Stage.SENDING_COMPLETION)
+        try:
+            await self._deliver(WebhookKind.COMPLETION, completion.model_dump(mode="json"))
+        except StemFailedError as failed:
+            self._status.error = failed.failure
+            self._enter(Stage.FAILED)
+            raise ApplicationError(failed.failure.error, type=failed.failure.error_code, non_retryable=True) from None
+        self._enter(Stage.COMPLETED if completion.status == "SUCCESS" else Stage.FAILED)
+        workflow.metric_meter().create_counter(
+            "waveflow_stems_completed", "Stems that ended, by outcome"
+        ).add(1, {"outcome": completion.status.lower()})
+        return StemOutcome(status=completion.status, completion=completion)
 
     def _enter(self, stage: Stage) -> None:
         self._status.stage = stage

@@ -1,0 +1,134 @@
+"""A stand-in for the NestJS server: receives WaveFlow's webhooks, records them, can fail on purpose,
+and answers each hash-check with the dedupe decision over SQS, as the real server does."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from devstack.processes import LOOPBACK
+
+
+@dataclass
+class ReceivedWebhook:
+    path: str
+    headers: dict[str, str]
+    raw_body: bytes
+    status: int
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return json.loads(self.raw_body)
+
+
+@dataclass
+class Behaviour:
+    """How the stand-in answers: scripted statuses per path, a delay, and whether it decides by SQS."""
+
+    statuses: dict[str, list[int]] = field(default_factory=dict)
+    delay_seconds: float = 0.0
+    send_decisions: bool = True
+
+
+class NestJsStandIn:
+    def __init__(self, send_to_sqs: Callable[[str], None] | None = None, port: int = 0) -> None:
+        self.behaviour = Behaviour()
+        self.received: list[ReceivedWebhook] = []
+        self._known_hashes: dict[str, str] = {}
+        self._send_to_sqs = send_to_sqs
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._server = ThreadingHTTPServer((LOOPBACK, port), self._handler_class())
+        self._thread = threading.Thread(target=self._server.serve_forever, name="nestjs-standin", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self._server.server_address[1]}/webhook"
+
+    def start(self) -> NestJsStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_next(self, path: str, *statuses: int) -> None:
+        with self._lock:
+            self.behaviour.statuses.setdefault(path, []).extend(statuses)
+
+    def accepted(self, path: str) -> list[ReceivedWebhook]:
+        """2xx deliveries to a path (`/webhook/hash-check` or `/webhook/completion`), in arrival order."""
+        with self._lock:
+            return [item for item in self.received if item.path == path and item.status < 300]
+
+    def wait_for(self, path: str, count: int = 1, timeout: float = 60.0) -> list[ReceivedWebhook]:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [item for item in self.received if item.path == path and item.status < 300]
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{len(found)} of {count} accepted webhooks to {path} after {timeout} s")
+                self._changed.wait(remaining)
+
+    def _answer(self, path: str, raw_body: bytes, headers: dict[str, str]) -> int:
+        with self._lock:
+            scripted = self.behaviour.statuses.get(path)
+            status = scripted.pop(0) if scripted else 201
+            delay = self.behaviour.delay_seconds
+        if delay:
+            time.sleep(delay)
+        with self._changed:
+            self.received.append(ReceivedWebhook(path, headers, raw_body, status))
+            self._changed.notify_all()
+        if status < 300 and path.endswith("/hash-check"):
+            self._decide(json.loads(raw_body))
+        return status
+
+    def _decide(self, hash_check: dict[str, Any]) -> None:
+        """The server's rule: a hash seen before under another stem makes this one a duplicate."""
+        if self._send_to_sqs is None or not self.behaviour.send_decisions:
+            return
+        stem_id, audio_hash = hash_check["stemId"], hash_check["audio_hash"]
+        with self._lock:
+            first_owner = self._known_hashes.setdefault(audio_hash, stem_id)
+        common = {"userId": hash_check.get("userId"), "trackId": hash_check.get("trackId"), "stemId": stem_id,
+                  "filepath": hash_check["filepath"], "audio_hash": audio_hash}
+        millis = int(time.time() * 1000)
+        if first_owner != stem_id:
+            envelope = {"task": "app.tasks.process_duplicate_file", "id": f"duplicate-{stem_id}-{millis}",
+                        "args": [], "kwargs": common}
+        else:
+            envelope = {"task": "app.tasks.process_audio_analysis", "id": f"analysis-{stem_id}-{millis}",
+                        "args": [], "kwargs": {**common, "timestamp": hash_check.get("timestamp"),
+                                               "original_filename": hash_check.get("original_filename"),
+                                               "num_peaks": 4000, "upstreamId": f"upstream-{stem_id}"}}
+        self._send_to_sqs(json.dumps(envelope))
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                raw_body = self.rfile.read(length)
+                status = standin._answer(self.path, raw_body, {key: value for key, value in self.headers.items()})
+                answer = json.dumps({"ok": status < 300}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        return Handler

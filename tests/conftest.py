@@ -1,0 +1,132 @@
+"""Session-wide real servers (Temporal dev server, moto), and per test: a bucket, a queue, a task queue,
+a temp area and a NestJS stand-in of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from devstack.local_aws import LocalAws
+from devstack.nestjs_standin import NestJsStandIn
+from devstack.processes import TemporalDevServer, free_port
+from sqs_bridge import SqsBridge, make_sqs_client
+from temporal_client import connect
+from waveflow.settings import Settings
+from worker import running_workers
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalDevServer]:
+    monkeypatch = pytest.MonkeyPatch()
+    log_file = tmp_path_factory.mktemp("temporal") / "server.log"
+    server = TemporalDevServer(port=free_port(), ui_port=free_port(), log_file=log_file).start()
+    monkeypatch.setenv("TEMPORAL_ADDRESS", server.address)
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", "default")
+    yield server
+    server.stop()
+    monkeypatch.undo()
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[LocalAws]:
+    aws = LocalAws().start()
+    yield aws
+    aws.stop()
+
+
+@pytest.fixture(scope="session")
+async def client(temporal_server: TemporalDevServer) -> Client:
+    return await connect()
+
+
+@dataclass
+class Stack:
+    aws: LocalAws
+    settings: Settings
+    standin: NestJsStandIn
+    bucket: str
+    queue_url: str
+
+    def put(self, key: str, data: bytes) -> None:
+        self.aws.s3().put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def keys(self) -> list[str]:
+        listing = self.aws.s3().list_objects_v2(Bucket=self.bucket)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+    def get(self, key: str) -> bytes:
+        return self.aws.s3().get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def send(self, body: dict[str, Any] | str) -> None:
+        text = body if isinstance(body, str) else json.dumps(body)
+        self.aws.sqs().send_message(QueueUrl=self.queue_url, MessageBody=text)
+
+    def queue_depth(self) -> int:
+        attributes = self.aws.sqs().get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def temp_files(self) -> list[Path]:
+        return sorted(self.settings.temp_dir.glob("*")) if self.settings.temp_dir.exists() else []
+
+    def env(self) -> dict[str, str]:
+        """The environment a worker or bridge subprocess needs to join this stack."""
+        settings = self.settings
+        return {"S3_BUCKET_NAME": self.bucket, "SQS_QUEUE_URL": self.queue_url, "WEBHOOK_URL": self.standin.url,
+                "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue, "WORKER_HOST_ID": settings.worker_host_id,
+                "TEMP_DIR": str(settings.temp_dir), "SQS_WAIT_TIME_SECONDS": str(settings.sqs_wait_time_seconds),
+                "METRICS_BIND_ADDRESS": "", "LOG_LEVEL": "INFO"}
+
+
+def hash_request(stem_id: str, key: str, **extra: Any) -> dict[str, Any]:
+    """What the NestJS server sends today: a task envelope."""
+    kwargs = {"userId": "user-1", "trackId": "track-1", "stemId": stem_id, "filepath": key,
+              "timestamp": "2024-01-01T10:00:00Z", "original_filename": Path(key).name, **extra}
+    return {"task": "app.tasks.generate_hash_and_webhook", "id": f"hash-{stem_id}-1704103200000", "args": [],
+            "kwargs": kwargs}
+
+
+@pytest.fixture
+def stack(local_aws: LocalAws, temporal_server: TemporalDevServer, tmp_path: Path) -> Iterator[Stack]:
+    name = f"wf-{uuid.uuid4().hex[:12]}"
+    local_aws.create_bucket(name)
+    queue_url = local_aws.create_queue(name)
+    sqs = local_aws.sqs()
+    standin = NestJsStandIn(send_to_sqs=lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body)).start()
+    settings = Settings(s3_bucket_name=name, sqs_queue_url=queue_url, webhook_url=standin.url,
+                        temporal_task_queue=f"tq-{name}", worker_host_id=f"host-{name}",
+                        temp_dir=tmp_path / "waveflow-temp", sqs_wait_time_seconds=1,
+                        metrics_bind_address="", dedupe_decision_timeout_seconds=120)
+    yield Stack(local_aws, settings, standin, name, queue_url)
+    standin.stop()
+
+
+@contextlib.asynccontextmanager
+async def bridge_running(client: Client, settings: Settings) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(SqsBridge(settings, client, make_sqs_client(settings)).run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def services(client: Client, stack: Stack) -> AsyncIterator[Stack]:
+    """Worker and bridge in this process, for tests that do not kill them."""
+    async with running_workers(client, stack.settings), bridge_running(client, stack.settings):
+        yield stack

@@ -1,0 +1,72 @@
+"""The whole main path on real parts: SQS → bridge → Temporal workflow → S3 and webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+
+from temporalio.client import Client
+
+from tests.conftest import Stack, hash_request
+from tests.signals import SAMPLE_RATE, encode, sine
+from workflows.stem_ingest import StemIngestWorkflow
+
+HASH_CHECK = "/webhook/hash-check"
+COMPLETION = "/webhook/completion"
+
+
+async def wait_for(standin_wait, *args, **kwargs):
+    return await asyncio.to_thread(standin_wait, *args, **kwargs)
+
+
+async def test_new_stem_is_hashed_decided_analysed_and_completed(services: Stack, client: Client) -> None:
+    audio = encode(sine(2.5, amplitude=0.5))
+    services.put("uploads/user-1/track-1/drums.wav", audio)
+    services.send(hash_request("stem-a1", "uploads/user-1/track-1/drums.wav", stageId="stage-9", surprise="x"))
+
+    [hash_check] = await wait_for(services.standin.wait_for, HASH_CHECK)
+    assert hash_check.body == {
+        "stemId": "stem-a1", "userId": "user-1", "trackId": "track-1",
+        "filepath": "uploads/user-1/track-1/drums.wav", "audio_hash": hashlib.sha256(audio).hexdigest(),
+        "timestamp": "2024-01-01T10:00:00Z", "original_filename": "drums.wav", "status": "hash_generated",
+        "stageId": "stage-9",
+    }
+    [completion] = await wait_for(services.standin.wait_for, COMPLETION)
+    body = completion.body
+    assert body["status"] == "SUCCESS"
+    assert body["stemId"] == "stem-a1" and body["upstreamId"] == "upstream-stem-a1"
+    result = body["result"]
+    assert result["audio_data_hash"] == hashlib.sha256(audio).hexdigest()
+    assert result["duration"] == 2.5 and result["sample_rate"] == SAMPLE_RATE
+    assert result["num_peaks"] == 4000 and result["file_size"] == len(audio)
+    assert body["audio_wave_path"] == result["waveform_data_path"]
+    assert body["processing_time"] > 0
+
+    waveform = json.loads(services.get(result["waveform_data_path"]))
+    assert set(waveform) >= {"peaks", "duration", "sample_rate", "num_peaks", "created_at", "version", "data"}
+    assert len(waveform["peaks"]) == 4000 and max(waveform["peaks"]) == 1.0
+    assert waveform["duration"] == 2.5 and waveform["sample_rate"] == SAMPLE_RATE
+    assert services.get(result["waveform_detail_path"])[:4] == (1).to_bytes(4, "little")
+    assert "uploads/user-1/track-1/drums.wav" in services.keys()
+    assert services.temp_files() == []
+
+    status = await client.get_workflow_handle("stem-stem-a1").query(StemIngestWorkflow.status)
+    assert status.stage == "completed" and status.audio_hash == result["audio_data_hash"]
+
+
+async def test_duplicate_stem_deletes_only_its_own_object(services: Stack) -> None:
+    audio = encode(sine(1.0))
+    services.put("uploads/first.wav", audio)
+    services.put("uploads/second.wav", audio)
+    services.send(hash_request("first", "uploads/first.wav"))
+    await wait_for(services.standin.wait_for, COMPLETION, 1)
+    services.send(hash_request("second", "uploads/second.wav"))
+    completions = await wait_for(services.standin.wait_for, COMPLETION, 2)
+
+    second = next(item.body for item in completions if item.body["stemId"] == "second")
+    assert second["status"] == "SUCCESS"
+    assert second["result"] == {"status": "duplicate_file_deleted", "audio_hash": hashlib.sha256(audio).hexdigest(),
+                                "filepath": "uploads/second.wav"}
+    keys = services.keys()
+    assert "uploads/first.wav" in keys and "uploads/second.wav" not in keys
