@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ class LocalAws:
         return f"http://{LOOPBACK}:{self.port}"
 
     def start(self) -> LocalAws:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.port = self.port or free_port()
         self.server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)
         self.server.start()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -23,9 +22,6 @@ from sqs_bridge import SqsBridge, make_sqs_client
 from temporal_client import connect
 from waveflow.settings import Settings
 from worker import running_workers
-
-logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
 
 @pytest.fixture(scope="session")
 def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalDevServer]:
@@ -62,7 +58,7 @@ class Stack:
     def put(self, key: str, data: bytes) -> None:
         self.aws.s3().put_object(Bucket=self.bucket, Key=key, Body=data)
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         listing = self.aws.s3().list_objects_v2(Bucket=self.bucket)
         return sorted(item["Key"] for item in listing.get("Contents", []))
 

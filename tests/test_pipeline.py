@@ -48,10 +48,13 @@ async def test_new_stem_is_hashed_decided_analysed_and_completed(services: Stack
     assert len(waveform["peaks"]) == 4000 and max(waveform["peaks"]) == 1.0
     assert waveform["duration"] == 2.5 and waveform["sample_rate"] == SAMPLE_RATE
     assert services.get(result["waveform_detail_path"])[:4] == (1).to_bytes(4, "little")
-    assert "uploads/user-1/track-1/drums.wav" in services.keys()
+    assert "uploads/user-1/track-1/drums.wav" in services.object_keys()
     assert services.temp_files() == []
 
-    status = await client.get_workflow_handle("stem-stem-a1").query(StemIngestWorkflow.status)
+    handle = client.get_workflow_handle_for(StemIngestWorkflow.run, "stem-stem-a1")
+    outcome = await handle.result()
+    assert outcome.completion.model_dump(mode="json") == body
+    status = await handle.query(StemIngestWorkflow.status)
     assert status.stage == "completed" and status.audio_hash == result["audio_data_hash"]
 
 
@@ -68,5 +71,38 @@ async def test_duplicate_stem_deletes_only_its_own_object(services: Stack) -> No
     assert second["status"] == "SUCCESS"
     assert second["result"] == {"status": "duplicate_file_deleted", "audio_hash": hashlib.sha256(audio).hexdigest(),
                                 "filepath": "uploads/second.wav"}
-    keys = services.keys()
+    keys = services.object_keys()
     assert "uploads/first.wav" in keys and "uploads/second.wav" not in keys
+
+
+async def test_the_same_message_twice_gives_one_run_and_one_hash_check(services: Stack, client: Client) -> None:
+    services.standin.behaviour.send_decisions = False
+    services.put("uploads/twice.wav", encode(sine(0.5)))
+    message = hash_request("twice", "uploads/twice.wav")
+    services.send(message)
+    services.send(message)
+    await wait_for(services.standin.wait_for, HASH_CHECK)
+    await asyncio.sleep(2)
+    assert len(services.standin.accepted(HASH_CHECK)) == 1
+    runs = [item async for item in client.list_workflows("WorkflowId = 'stem-twice'")]
+    assert len(runs) == 1
+    assert services.queue_depth() == 0
+
+
+async def test_not_audio_and_missing_object_end_in_failure_webhooks(services: Stack) -> None:
+    services.put("uploads/cover.wav", b"\x89PNG\r\n\x1a\n" + bytes(200))
+    services.send(hash_request("png", "uploads/cover.wav"))
+    services.send(hash_request("ghost", "uploads/never-uploaded.wav"))
+    completions = {item.body["stemId"]: item.body for item in
+                   await wait_for(services.standin.wait_for, COMPLETION, 2)}
+
+    ghost = completions["ghost"]
+    assert ghost["status"] == "FAILURE"
+    assert ghost["result"] == {"error": "the file 'uploads/never-uploaded.wav' does not exist in S3",
+                               "error_code": "object_not_found"}
+    png = completions["png"]
+    assert png["status"] == "FAILURE" and png["result"]["error_code"] == "not_audio"
+    assert png["result"]["error"].startswith("not an audio file: looks like PNG")
+    assert "uploads/cover.wav" in services.object_keys()
+    assert services.queue_depth() == 0
+    assert services.temp_files() == []

@@ -41,6 +41,7 @@ IO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficien
                        maximum_interval=timedelta(seconds=60))
 STEP_DEADLINE = timedelta(hours=1)
 HOST_PICKUP_TIMEOUT = timedelta(minutes=1)
+ANALYSIS_HEARTBEAT = timedelta(seconds=10)
 
 
 def workflow_id_for(stem_id: str) -> str:
@@ -168,7 +169,7 @@ class StemIngestWorkflow:
             outcome = await self._activity(AudioActivities.analyse_audio, analyse,
                                            task_queue=downloaded.host_task_queue,
                                            schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
-                                           heartbeat_timeout=timedelta(seconds=60))
+                                           heartbeat_timeout=ANALYSIS_HEARTBEAT)
         except StemFailedError as failed:
             if failed.failure.error_code != "host_unavailable":
                 raise
@@ -176,7 +177,7 @@ class StemIngestWorkflow:
                                  downloaded.host_task_queue)
             analyse.downloaded = None
             outcome = await self._activity(AudioActivities.analyse_audio, analyse,
-                                           heartbeat_timeout=timedelta(seconds=60))
+                                           heartbeat_timeout=ANALYSIS_HEARTBEAT)
         return AnalysisResult(audio_data_hash=downloaded.sha256, waveform_data_path=outcome.waveform_data_path,
                               file_size=downloaded.size, duration=outcome.duration,
                               sample_rate=outcome.sample_rate, num_peaks=outcome.num_peaks,

@@ -1,0 +1,120 @@
+"""`make run`: the whole service on an embedded stack, one sample stem pushed through it, result printed.
+
+Starts a Temporal dev server with its Web UI, moto for S3 and SQS, a NestJS stand-in, then `worker.py` and
+`sqs_bridge.py` as real processes. A new stem is analysed; the same audio uploaded again is deleted as a
+duplicate. With --once it stops everything afterwards; otherwise it keeps the stack up for the UI until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from devstack.local_aws import LocalAws
+from devstack.nestjs_standin import NestJsStandIn
+from devstack.processes import LOOPBACK, TemporalDevServer, free_port, stop_process
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / ".devstack"
+BUCKET = "waveflow-demo"
+
+
+def _port(preferred: int) -> int:
+    with socket.socket() as probe:
+        try:
+            probe.bind((LOOPBACK, preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
+def sample_wav(seconds: float = 6.0, sample_rate: int = 44100) -> bytes:
+    """A C-major chord that fades out: something with a visible waveform."""
+    time_axis = np.arange(round(seconds * sample_rate)) / sample_rate
+    chord = sum(np.sin(2 * np.pi * frequency * time_axis) for frequency in (261.63, 329.63, 392.0)) / 3
+    envelope = np.exp(-time_axis / 2.5)
+    stereo = np.stack([chord * envelope * 0.8, chord * envelope * 0.6], axis=1)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, stereo, sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _spawn(script: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = (STATE / f"{Path(script).stem}.log").open("ab")
+    return subprocess.Popen([sys.executable, str(ROOT / script)], cwd=ROOT, env={**os.environ, **env},
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def _hash_request(stem_id: str, key: str) -> str:
+    return json.dumps({"task": "app.tasks.generate_hash_and_webhook", "id": f"hash-{stem_id}-{int(time.time() * 1000)}",
+                       "args": [], "kwargs": {"userId": "demo-user", "trackId": "demo-track", "stemId": stem_id,
+                                              "filepath": key, "timestamp": "2024-01-01T10:00:00Z",
+                                              "original_filename": Path(key).name}})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--once", action="store_true", help="stop the stack after the sample stems complete")
+    once = parser.parse_args().once
+    STATE.mkdir(exist_ok=True)
+    temporal = TemporalDevServer(port=_port(7233), ui_port=_port(8233), log_file=STATE / "temporal.log")
+    aws = LocalAws()
+    standin: NestJsStandIn | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        print("starting Temporal dev server, moto (S3, SQS) and the NestJS stand-in ...", flush=True)
+        temporal.start()
+        aws.start()
+        aws.create_bucket(BUCKET)
+        queue_url = aws.create_queue("waveflow-demo")
+        sqs = aws.sqs()
+        standin = NestJsStandIn(send_to_sqs=lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body))
+        standin.start()
+        env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": BUCKET, "SQS_QUEUE_URL": queue_url,
+               "WEBHOOK_URL": standin.url, "TEMP_DIR": str(STATE / "temp"), "SQS_WAIT_TIME_SECONDS": "2",
+               "METRICS_BIND_ADDRESS": f"{LOOPBACK}:{_port(9464)}"}
+        children = [_spawn("worker.py", env), _spawn("sqs_bridge.py", env)]
+        print(f"worker (pid {children[0].pid}) and bridge (pid {children[1].pid}) started; logs in {STATE}/",
+              flush=True)
+
+        stamp = int(time.time())
+        audio = sample_wav()
+        for stem_id in (f"demo-{stamp}", f"demo-{stamp}-again"):
+            key = f"uploads/demo-user/demo-track/{stem_id}.wav"
+            aws.s3().put_object(Bucket=BUCKET, Key=key, Body=audio)
+            sqs.send_message(QueueUrl=queue_url, MessageBody=_hash_request(stem_id, key))
+            done = len(standin.accepted("/webhook/completion")) + 1
+            completion = standin.wait_for("/webhook/completion", done, timeout=120)[-1].body
+            print(f"\ncompletion webhook for stem {stem_id}:")
+            print(json.dumps(completion, indent=2))
+            print(f"workflow in the Temporal UI: {temporal.ui_url}/namespaces/default/workflows/stem-{stem_id}")
+        remaining = sorted(item["Key"] for item in aws.s3().list_objects_v2(Bucket=BUCKET).get("Contents", []))
+        print("\nobjects in S3 now:", *remaining, sep="\n  ")
+        print(f"\nTemporal UI: {temporal.ui_url}   metrics: http://{env['METRICS_BIND_ADDRESS']}/metrics")
+        if not once:
+            print("the stack keeps running; press Ctrl-C to stop it", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
+    finally:
+        for child in children:
+            stop_process(child)
+        if standin is not None:
+            standin.stop()
+        aws.stop()
+        temporal.stop()
+
+
+if __name__ == "__main__":
+    main()
