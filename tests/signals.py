@@ -22,3 +22,26 @@ def encode(samples: np.ndarray, *, format: str = "WAV", subtype: str | None = "P
     buffer = io.BytesIO()
     soundfile.write(buffer, samples, sample_rate, format=format, subtype=subtype)
     return buffer.getvalue()
+
+
+def encode_with_ffmpeg(samples: np.ndarray, *, container: str, codec: str, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """Encode through PyAV's bundled FFmpeg: M4A/AAC, M4A/ALAC, WebM/Opus, as phones and browsers record."""
+    import av
+
+    buffer = io.BytesIO()
+    channels = samples.shape[1]
+    with av.open(buffer, mode="w", format=container) as output:
+        stream = output.add_stream(codec, rate=sample_rate, layout="stereo" if channels == 2 else "mono")
+        sample_format = "s16p" if codec == "alac" else "fltp"
+        frame_size = stream.codec_context.frame_size or 1024
+        for start in range(0, len(samples), frame_size):
+            chunk = samples[start:start + frame_size].T
+            planar = (chunk * 32767).astype(np.int16) if sample_format == "s16p" else chunk.astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar), format=sample_format,
+                                               layout=stream.layout.name)
+            frame.sample_rate = sample_rate
+            for packet in stream.encode(frame):
+                output.mux(packet)
+        for packet in stream.encode(None):
+            output.mux(packet)
+    return buffer.getvalue()
