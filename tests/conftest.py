@@ -23,6 +23,7 @@ from temporal_client import connect
 from waveflow.settings import Settings
 from worker import running_workers
 
+
 @pytest.fixture(scope="session")
 def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalDevServer]:
     monkeypatch = pytest.MonkeyPatch()

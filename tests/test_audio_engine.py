@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -148,7 +149,8 @@ LOSSY_LEVEL_TOLERANCE = 0.05
 
 
 @pytest.mark.parametrize(("extension", "encoder", "rate"), LOSSY, ids=[item[0] for item in LOSSY])
-def test_lossy_formats_within_tolerance(tmp_path: Path, extension: str, encoder, rate: int) -> None:  # noqa: ANN001
+def test_lossy_formats_within_tolerance(tmp_path: Path, extension: str, encoder: Callable[[np.ndarray], bytes],
+                                        rate: int) -> None:
     path = write(tmp_path, f"tone.{extension}", encoder(sine(3.0, amplitude=0.5, sample_rate=rate)))
     result, _ = analyse(path)
     assert result.sample_rate == rate and result.channels == 2
@@ -187,8 +189,8 @@ def _lying_wav() -> bytes:
 
 
 @pytest.mark.parametrize(("name", "make", "error", "message"), DAMAGED, ids=[item[0] for item in DAMAGED])
-def test_damaged_and_non_audio_input_gives_a_named_error(tmp_path: Path, name: str, make, error: type,  # noqa: ANN001
-                                                          message: str) -> None:
+def test_damaged_and_non_audio_input_gives_a_named_error(tmp_path: Path, name: str, make: Callable[[], bytes],
+                                                          error: type[Exception], message: str) -> None:
     path = write(tmp_path, name, make())
     with pytest.raises(error) as raised:
         analyse(path)

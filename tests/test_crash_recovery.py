@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from devstack.processes import stop_process
 from tests.conftest import Stack, bridge_running, hash_request
@@ -21,12 +23,9 @@ async def wait_for_stage(client: Client, workflow_id: str, stage: str, timeout: 
     handle = client.get_workflow_handle(workflow_id)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            status = await handle.query(StemIngestWorkflow.status)
-            if status.stage == stage:
+        with contextlib.suppress(RPCError):  # the bridge may not have started it yet
+            if (await handle.query(StemIngestWorkflow.status)).stage == stage:
                 return
-        except Exception:  # noqa: BLE001 - the workflow may not exist yet
-            pass
         await asyncio.sleep(0.05)
     raise TimeoutError(f"{workflow_id} never reached {stage}")
 
