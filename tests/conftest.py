@@ -16,7 +16,7 @@ import pytest
 from temporalio.client import Client
 
 from devstack.local_aws import LocalAws
-from devstack.nestjs_standin import NestJsStandIn
+from devstack.nestjs_standin import NestJsStandIn, ReceivedWebhook
 from devstack.processes import TemporalDevServer, free_port
 from sqs_bridge import SqsBridge, make_sqs_client
 from temporal_client import connect
@@ -46,6 +46,10 @@ def local_aws() -> Iterator[LocalAws]:
 @pytest.fixture(scope="session")
 async def client(temporal_server: TemporalDevServer) -> Client:
     return await connect()
+
+
+HASH_CHECK = "/webhook/hash-check"
+COMPLETION = "/webhook/completion"
 
 
 @dataclass
@@ -122,8 +126,19 @@ async def bridge_running(client: Client, settings: Settings) -> AsyncIterator[No
         await asyncio.wait_for(task, 30)
 
 
+@contextlib.asynccontextmanager
+async def services_running(client: Client, settings: Settings) -> AsyncIterator[None]:
+    async with running_workers(client, settings), bridge_running(client, settings):
+        yield
+
+
 @pytest.fixture
 async def services(client: Client, stack: Stack) -> AsyncIterator[Stack]:
     """Worker and bridge in this process, for tests that do not kill them."""
-    async with running_workers(client, stack.settings), bridge_running(client, stack.settings):
+    async with services_running(client, stack.settings):
         yield stack
+
+
+async def webhooks(stack: Stack, path: str, count: int = 1, timeout: float = 60.0) -> list[ReceivedWebhook]:
+    """Waits, without blocking the event loop, until `count` webhooks to `path` were accepted."""
+    return await asyncio.to_thread(stack.standin.wait_for, path, count, timeout)

@@ -11,12 +11,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from devstack.processes import stop_process
-from tests.conftest import Stack, bridge_running, hash_request
+from tests.conftest import COMPLETION, Stack, bridge_running, hash_request
 from tests.processes import spawn
 from tests.signals import encode, sine
 from workflows.stem_ingest import StemIngestWorkflow
-
-COMPLETION = "/webhook/completion"
 
 
 async def wait_for_stage(client: Client, workflow_id: str, stage: str, timeout: float = 60) -> None:

@@ -8,16 +8,9 @@ import json
 
 from temporalio.client import Client
 
-from tests.conftest import Stack, hash_request
+from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, webhooks
 from tests.signals import SAMPLE_RATE, encode, sine
 from workflows.stem_ingest import StemIngestWorkflow
-
-HASH_CHECK = "/webhook/hash-check"
-COMPLETION = "/webhook/completion"
-
-
-async def wait_for(standin_wait, *args, **kwargs):
-    return await asyncio.to_thread(standin_wait, *args, **kwargs)
 
 
 async def test_new_stem_is_hashed_decided_analysed_and_completed(services: Stack, client: Client) -> None:
@@ -25,14 +18,14 @@ async def test_new_stem_is_hashed_decided_analysed_and_completed(services: Stack
     services.put("uploads/user-1/track-1/drums.wav", audio)
     services.send(hash_request("stem-a1", "uploads/user-1/track-1/drums.wav", stageId="stage-9", surprise="x"))
 
-    [hash_check] = await wait_for(services.standin.wait_for, HASH_CHECK)
+    [hash_check] = await webhooks(services, HASH_CHECK)
     assert hash_check.body == {
         "stemId": "stem-a1", "userId": "user-1", "trackId": "track-1",
         "filepath": "uploads/user-1/track-1/drums.wav", "audio_hash": hashlib.sha256(audio).hexdigest(),
         "timestamp": "2024-01-01T10:00:00Z", "original_filename": "drums.wav", "status": "hash_generated",
         "stageId": "stage-9",
     }
-    [completion] = await wait_for(services.standin.wait_for, COMPLETION)
+    [completion] = await webhooks(services, COMPLETION)
     body = completion.body
     assert body["status"] == "SUCCESS"
     assert body["stemId"] == "stem-a1" and body["upstreamId"] == "upstream-stem-a1"
@@ -63,9 +56,9 @@ async def test_duplicate_stem_deletes_only_its_own_object(services: Stack) -> No
     services.put("uploads/first.wav", audio)
     services.put("uploads/second.wav", audio)
     services.send(hash_request("first", "uploads/first.wav"))
-    await wait_for(services.standin.wait_for, COMPLETION, 1)
+    await webhooks(services, COMPLETION, 1)
     services.send(hash_request("second", "uploads/second.wav"))
-    completions = await wait_for(services.standin.wait_for, COMPLETION, 2)
+    completions = await webhooks(services, COMPLETION, 2)
 
     second = next(item.body for item in completions if item.body["stemId"] == "second")
     assert second["status"] == "SUCCESS"
@@ -81,7 +74,7 @@ async def test_the_same_message_twice_gives_one_run_and_one_hash_check(services:
     message = hash_request("twice", "uploads/twice.wav")
     services.send(message)
     services.send(message)
-    await wait_for(services.standin.wait_for, HASH_CHECK)
+    await webhooks(services, HASH_CHECK)
     await asyncio.sleep(2)
     assert len(services.standin.accepted(HASH_CHECK)) == 1
     runs = [item async for item in client.list_workflows("WorkflowId = 'stem-twice'")]
@@ -94,7 +87,7 @@ async def test_not_audio_and_missing_object_end_in_failure_webhooks(services: St
     services.send(hash_request("png", "uploads/cover.wav"))
     services.send(hash_request("ghost", "uploads/never-uploaded.wav"))
     completions = {item.body["stemId"]: item.body for item in
-                   await wait_for(services.standin.wait_for, COMPLETION, 2)}
+                   await webhooks(services, COMPLETION, 2)}
 
     ghost = completions["ghost"]
     assert ghost["status"] == "FAILURE"
