@@ -1,0 +1,68 @@
+"""Webhook delivery: retries with one idempotency key, final 4xx, HMAC signatures."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+from temporalio.client import Client, WorkflowFailureError
+
+from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
+from tests.signals import encode, sine
+from waveflow.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from workflows.stem_ingest import StemIngestWorkflow
+
+
+async def test_503_then_201_delivers_with_the_same_idempotency_key(services: Stack) -> None:
+    services.standin.fail_next(HASH_CHECK, 503, 503, 503)
+    services.put("uploads/retry.wav", encode(sine(0.2)))
+    services.send(hash_request("retry", "uploads/retry.wav"))
+    await webhooks(services, COMPLETION)
+    attempts = [item for item in services.standin.received if item.path == HASH_CHECK]
+    assert [item.status for item in attempts] == [503, 503, 503, 201]
+    keys = {item.headers[IDEMPOTENCY_HEADER] for item in attempts}
+    assert len(keys) == 1 and keys.pop().startswith("stem-retry:")
+    assert len({item.raw_body for item in attempts}) == 1
+    completion_key = services.standin.accepted(COMPLETION)[0].headers[IDEMPOTENCY_HEADER]
+    assert completion_key.endswith(":completion")
+
+
+async def test_400_on_hash_check_ends_the_stem_with_the_error(services: Stack) -> None:
+    services.standin.fail_next(HASH_CHECK, 400)
+    services.put("uploads/refused.wav", encode(sine(0.2)))
+    services.send(hash_request("refused", "uploads/refused.wav"))
+    [completion] = await webhooks(services, COMPLETION)
+    assert completion.body["status"] == "FAILURE"
+    assert completion.body["result"]["error_code"] == "webhook_rejected"
+    assert completion.body["result"]["error"].startswith("the server rejected the hash-check webhook with HTTP 400")
+    assert [item.status for item in services.standin.received if item.path == HASH_CHECK] == [400]
+    assert "uploads/refused.wav" in services.object_keys()
+
+
+async def test_400_on_completion_fails_the_workflow_with_the_error_recorded(services: Stack, client: Client) -> None:
+    services.standin.fail_next(COMPLETION, 400)
+    services.put("uploads/bounced.wav", encode(sine(0.2)))
+    services.send(hash_request("bounced", "uploads/bounced.wav"))
+    handle = client.get_workflow_handle_for(StemIngestWorkflow.run, "stem-bounced")
+    await webhooks(services, HASH_CHECK)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert "rejected the completion webhook with HTTP 400" in str(failed.value.cause)
+    status = await handle.query(StemIngestWorkflow.status)
+    assert status.stage == "failed" and status.error is not None
+    assert status.error.error_code == "webhook_rejected"
+
+
+async def test_signed_webhooks_verify(stack: Stack, client: Client) -> None:
+    secret = "whsec-test-0123456789"
+    settings = stack.settings.model_copy(update={"webhook_secret": SecretStr(secret)})
+    stack.put("uploads/signed.wav", encode(sine(0.2)))
+    async with services_running(client, settings):
+        stack.send(hash_request("signed", "uploads/signed.wav"))
+        await webhooks(stack, COMPLETION)
+    received = stack.standin.received
+    assert len(received) == 2
+    for item in received:
+        assert verify(secret, item.headers[TIMESTAMP_HEADER], item.raw_body, item.headers[SIGNATURE_HEADER])
+        assert not verify(secret, item.headers[TIMESTAMP_HEADER], item.raw_body + b" ", item.headers[SIGNATURE_HEADER])
+        assert not verify("another-secret", item.headers[TIMESTAMP_HEADER], item.raw_body,
+                          item.headers[SIGNATURE_HEADER])
