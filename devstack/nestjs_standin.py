@@ -20,6 +20,7 @@ class ReceivedWebhook:
     headers: dict[str, str]
     raw_body: bytes
     status: int
+    received_at: float = field(default_factory=time.time)
 
     @property
     def body(self) -> dict[str, Any]:

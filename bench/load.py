@@ -1,0 +1,115 @@
+"""Load through the whole embedded stack: SQS → bridge → workflows → webhooks, counting losses and doubles.
+
+Starts a Temporal dev server, moto, the NestJS stand-in, and `worker.py` and `sqs_bridge.py` as processes;
+uploads N small distinct stems, sends N NestJS-shaped messages, waits for every completion webhook and prints
+messages/s, stems/s, p50/p95 latency from send to hash-check and to completion, and lost/duplicated webhooks.
+
+    .venv/bin/python bench/load.py [--stems 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from devstack.local_aws import LocalAws  # noqa: E402 - after the path is set
+from devstack.nestjs_standin import NestJsStandIn  # noqa: E402
+from devstack.processes import TemporalDevServer, free_port, stop_process  # noqa: E402
+from tests.processes import spawn  # noqa: E402
+
+BUCKET = "waveflow-load"
+
+
+def small_stem(index: int) -> bytes:
+    """A tenth of a second of noise, different for every stem so that none is a duplicate."""
+    samples = np.random.default_rng(index).uniform(-0.5, 0.5, (4410, 2))
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, 44100, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    return statistics.quantiles(values, n=100)[round(fraction * 100) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stems", type=int, default=1000)
+    parser.add_argument("--timeout", type=float, default=1800)
+    count = parser.parse_args().stems
+    work = Path(tempfile.mkdtemp(prefix="waveflow-load-"))
+    temporal = TemporalDevServer(port=free_port(), ui_port=free_port(), log_file=work / "temporal.log").start()
+    aws = LocalAws().start()
+    aws.create_bucket(BUCKET)
+    queue_url = aws.create_queue("waveflow-load", visibility_timeout=60)
+    sqs = aws.sqs()
+    standin = NestJsStandIn(send_to_sqs=lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body)).start()
+    env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": BUCKET, "SQS_QUEUE_URL": queue_url,
+           "WEBHOOK_URL": standin.url, "TEMP_DIR": str(work / "temp"), "METRICS_BIND_ADDRESS": "",
+           "SQS_WAIT_TIME_SECONDS": "2", "LOG_LEVEL": "WARNING"}
+    children = [spawn("worker.py", env, work / "worker.log"), spawn("sqs_bridge.py", env, work / "bridge.log")]
+    try:
+        s3 = aws.s3()
+        stem_ids = [f"load-{index:05d}" for index in range(count)]
+        for index, stem_id in enumerate(stem_ids):
+            s3.put_object(Bucket=BUCKET, Key=f"uploads/{stem_id}.wav", Body=small_stem(index))
+        sent_at: dict[str, float] = {}
+        started = time.time()
+        for offset in range(0, count, 10):
+            entries = []
+            for stem_id in stem_ids[offset:offset + 10]:
+                body = {"task": "app.tasks.generate_hash_and_webhook", "id": f"hash-{stem_id}-1", "args": [],
+                        "kwargs": {"userId": "u", "trackId": "t", "stemId": stem_id,
+                                   "filepath": f"uploads/{stem_id}.wav", "original_filename": f"{stem_id}.wav"}}
+                entries.append({"Id": stem_id, "MessageBody": json.dumps(body)})
+                sent_at[stem_id] = time.time()
+            sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        standin.wait_for("/webhook/hash-check", count, timeout=parser.parse_args().timeout)
+        hashed_all = time.time()
+        standin.wait_for("/webhook/completion", count, timeout=parser.parse_args().timeout)
+        completed_all = time.time()
+        time.sleep(3)
+    finally:
+        for child in children:
+            stop_process(child)
+        standin.stop()
+        aws.stop()
+        temporal.stop()
+
+    hash_checks = standin.accepted("/webhook/hash-check")
+    completions = standin.accepted("/webhook/completion")
+    first_hash = {}
+    for item in hash_checks:
+        first_hash.setdefault(item.body["stemId"], item.received_at)
+    first_completion = {}
+    for item in completions:
+        first_completion.setdefault(item.body["stemId"], item.received_at)
+    to_hash = [first_hash[stem] - sent_at[stem] for stem in stem_ids if stem in first_hash]
+    to_completion = [first_completion[stem] - sent_at[stem] for stem in stem_ids if stem in first_completion]
+    doubled = sum(n - 1 for kind in (hash_checks, completions)
+                  for n in Counter(item.body["stemId"] for item in kind).values())
+    lost = sum(1 for stem in stem_ids if stem not in first_completion or stem not in first_hash)
+    print(f"stems: {count}   messages/s (send → every hash-check): {count / (hashed_all - started):.1f}"
+          f"   stems/s (send → every completion): {count / (completed_all - started):.1f}")
+    print(f"latency to hash-check  p50 {percentile(to_hash, 0.5):.2f} s   p95 {percentile(to_hash, 0.95):.2f} s")
+    print(f"latency to completion  p50 {percentile(to_completion, 0.5):.2f} s   "
+          f"p95 {percentile(to_completion, 0.95):.2f} s")
+    print(f"lost webhooks: {lost}   duplicated webhooks: {doubled}   "
+          f"failures: {sum(1 for item in completions if item.body['status'] != 'SUCCESS')}")
+
+
+if __name__ == "__main__":
+    main()
