@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -17,13 +17,18 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from temporal_client import connect
 from waveflow.logs import configure_logging
-from waveflow.messages import ParsedMessage, PoisonMessageError, parse_message
+from waveflow.messages import ParsedMessage, PoisonMessageError, Task, parse_message
 from waveflow.models import (
     AudioAnalysisRequest,
     DedupeDecision,
@@ -33,6 +38,8 @@ from waveflow.models import (
     StemPolicy,
 )
 from waveflow.settings import Settings, load_settings
+from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
+from workflows.search_attributes import TRACK_ID, USER_ID
 from workflows.stem_ingest import StemIngestWorkflow, workflow_id_for
 
 log = logging.getLogger("waveflow.bridge")
@@ -40,6 +47,10 @@ BATCH_SIZE = 10
 MAX_HANDOVER_BACKOFF_SECONDS = 300
 MAX_POLL_BACKOFF_SECONDS = 30
 POISON_REASON_ATTRIBUTE = "waveflow-poison-reason"
+MAINTENANCE: dict[Task, tuple[Callable[..., Awaitable[Any]], str]] = {
+    Task.CLEANUP_TEMP_FILES: (CleanupTempFilesWorkflow.run, "cleanup"),
+    Task.HEALTH_CHECK: (HealthCheckWorkflow.run, "health"),
+}
 
 
 class Handled(Enum):
@@ -67,7 +78,8 @@ def stem_policy(settings: Settings) -> StemPolicy:
                       default_num_peaks=settings.default_num_peaks,
                       detail_samples_per_pixel=settings.detail_samples_per_pixel,
                       max_file_size_bytes=settings.max_file_size_bytes,
-                      delete_allowed_prefixes=settings.s3_delete_allowed_prefixes)
+                      delete_allowed_prefixes=settings.s3_delete_allowed_prefixes,
+                      search_attributes=settings.temporal_search_attributes)
 
 
 def make_sqs_client(settings: Settings) -> Any:
@@ -75,9 +87,16 @@ def make_sqs_client(settings: Settings) -> Any:
                         config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30))
 
 
-async def hand_over(client: Client, settings: Settings, parsed: ParsedMessage) -> WorkflowHandle[Any, Any] | None:
+async def hand_over(client: Client, settings: Settings, parsed: ParsedMessage,
+                    sqs_message_id: str) -> WorkflowHandle[Any, Any] | None:
     """Start or signal the workflow a message asks for; returns None when that workflow already ended."""
     request = parsed.request
+    if parsed.task in MAINTENANCE:
+        workflow_run, prefix = MAINTENANCE[parsed.task]
+        return await _start_once(client.start_workflow(
+            workflow_run, id=f"{prefix}-{parsed.message_id or sqs_message_id}", task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING))
     if isinstance(request, HashRequest):
         return await _start_stem(client, settings, StemIngestInput(request=request, policy=stem_policy(settings)))
     if isinstance(request, DuplicateFileRequest | AudioAnalysisRequest):
@@ -88,7 +107,7 @@ async def hand_over(client: Client, settings: Settings, parsed: ParsedMessage) -
         stem = HashRequest.model_validate(request.model_dump(exclude={"audio_hash", "num_peaks", "upstreamId"}))
         start = StemIngestInput(request=stem, policy=stem_policy(settings), send_hash_check=False)
         return await _start_stem(client, settings, start, decision)
-    raise PoisonMessageError(f"{parsed.task.value} has no Temporal workflow in this version")
+    raise PoisonMessageError(f"{parsed.task.value} carries no request")
 
 
 async def _start_stem(client: Client, settings: Settings, start: StemIngestInput,
@@ -96,14 +115,20 @@ async def _start_stem(client: Client, settings: Settings, start: StemIngestInput
     request = start.request
     summary = (f"{request.original_filename or request.filepath} · user {request.userId or '-'}"
                f" · track {request.trackId or '-'}")
+    attributes = TypedSearchAttributes([
+        SearchAttributePair(key, value) for key, value in ((USER_ID, request.userId), (TRACK_ID, request.trackId))
+        if value]) if start.policy.search_attributes else None
+    return await _start_once(client.start_workflow(
+        StemIngestWorkflow.run, start, id=workflow_id_for(request.stemId), task_queue=settings.temporal_task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, static_summary=summary, search_attributes=attributes,
+        start_signal="decide" if decision else None, start_signal_args=[decision] if decision else []))
+
+
+async def _start_once(start: Awaitable[WorkflowHandle[Any, Any]]) -> WorkflowHandle[Any, Any] | None:
+    """A start that joins the running workflow of that id, and does nothing when that workflow already ended."""
     try:
-        return await client.start_workflow(
-            StemIngestWorkflow.run, start, id=workflow_id_for(request.stemId), task_queue=settings.temporal_task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=summary,
-            start_signal="decide" if decision else None, start_signal_args=[decision] if decision else [],
-        )
+        return await start
     except WorkflowAlreadyStartedError:
         return None
 
@@ -173,7 +198,7 @@ class SqsBridge:
         if parsed.ignored_fields:
             log.warning("ignoring unknown fields %s", parsed.ignored_fields, extra=extra)
         try:
-            handle = await hand_over(self._client, self._settings, parsed)
+            handle = await hand_over(self._client, self._settings, parsed, message.message_id)
         except PoisonMessageError as poison:
             return await self._poison(message, str(poison))
         except RPCError as error:

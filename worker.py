@@ -15,22 +15,57 @@ from datetime import timedelta
 
 import httpx
 from temporalio import activity, workflow
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.audio import AudioActivities
+from activities.maintenance import MaintenanceActivities
 from activities.s3 import S3Activities, make_s3_client
 from activities.temp import TempActivities
 from activities.webhooks import WebhookActivities
+from sqs_bridge import make_sqs_client
 from temporal_client import connect
 from waveflow.logs import configure_logging
 from waveflow.settings import Settings, load_settings
 from waveflow.tempfiles import TempArea
+from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
 from workflows.stem_ingest import StemIngestWorkflow
 
 log = logging.getLogger("waveflow.worker")
 GRACEFUL_SHUTDOWN = timedelta(seconds=60)
+CLEANUP_EVERY = timedelta(minutes=30)
+
+
+def cleanup_schedule_id(settings: Settings) -> str:
+    return f"{settings.temporal_task_queue}-cleanup-temp-files"
+
+
+async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
+    """Creates the 30-minute cleanup schedule, or updates its spec and action; a pause set by an operator stays."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(CleanupTempFilesWorkflow.run, id=f"{settings.temporal_task_queue}-cleanup",
+                                           task_queue=settings.temporal_task_queue),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=CLEANUP_EVERY)]))
+    try:
+        await client.create_schedule(cleanup_schedule_id(settings), schedule)
+        log.info("created schedule %s", cleanup_schedule_id(settings))
+    except ScheduleAlreadyRunningError:
+        def keep_state(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            schedule.state = current.description.schedule.state
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(cleanup_schedule_id(settings)).update(keep_state)
+        log.info("updated schedule %s", cleanup_schedule_id(settings))
 
 
 @contextlib.asynccontextmanager
@@ -38,25 +73,33 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[l
     """Both of this host's workers, polling until the block exits; then a graceful shutdown."""
     temp_area = TempArea(settings.temp_dir)
     temp_area.ensure()
-    s3_activities = S3Activities(settings, make_s3_client(settings), temp_area)
+    swept = temp_area.sweep()
+    log.info("start-up sweep of %s removed %d files (%d bytes)", temp_area.root, swept.removed_files,
+             swept.removed_bytes)
+    s3 = make_s3_client(settings)
+    s3_activities = S3Activities(settings, s3, temp_area)
     audio_activities = AudioActivities(s3_activities, temp_area)
     temp_activities = TempActivities(temp_area)
     executor = ThreadPoolExecutor(max_workers=settings.max_concurrent_activities + 2,
                                   thread_name_prefix="waveflow-activity")
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as http:
         webhook_activities = WebhookActivities(settings, http)
+        maintenance = MaintenanceActivities(settings, temp_area, s3, make_sqs_client(settings), http)
         host_activities = [audio_activities.analyse_audio, temp_activities.remove_stem_files]
+        # The identity is the host queue: the cleanup finds every live host among the shared queue's pollers.
         shared = Worker(
-            client, task_queue=settings.temporal_task_queue, workflows=[StemIngestWorkflow],
+            client, task_queue=settings.temporal_task_queue,
+            workflows=[StemIngestWorkflow, CleanupTempFilesWorkflow, HealthCheckWorkflow],
             activities=[s3_activities.download_and_hash, s3_activities.delete_duplicate,
-                        webhook_activities.send_webhook, *host_activities],
+                        webhook_activities.send_webhook, maintenance.list_worker_hosts, maintenance.check_health,
+                        *host_activities],
             activity_executor=executor, max_concurrent_activities=settings.max_concurrent_activities,
-            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, identity=f"waveflow@{settings.worker_host_id}",
+            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, identity=settings.host_task_queue,
         )
         own_host = Worker(
-            client, task_queue=settings.host_task_queue, activities=host_activities, activity_executor=executor,
-            max_concurrent_activities=settings.max_concurrent_activities,
-            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, identity=f"waveflow@{settings.worker_host_id}",
+            client, task_queue=settings.host_task_queue, activities=[*host_activities, maintenance.sweep_temp_area],
+            activity_executor=executor, max_concurrent_activities=settings.max_concurrent_activities,
+            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, identity=settings.host_task_queue,
         )
         tasks = [asyncio.create_task(worker.run()) for worker in (shared, own_host)]
         try:
@@ -79,6 +122,7 @@ async def serve(settings: Settings) -> None:
     for received in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(received, stop.set)
     client = await connect(_metrics_runtime(settings))
+    await ensure_cleanup_schedule(client, settings)
     async with running_workers(client, settings):
         log.info("worker polling %s and %s", settings.temporal_task_queue, settings.host_task_queue)
         await stop.wait()

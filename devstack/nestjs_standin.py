@@ -129,6 +129,11 @@ class NestJsStandIn:
                 self.end_headers()
                 self.wfile.write(answer)
 
+            def do_HEAD(self) -> None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def log_message(self, format: str, *args: object) -> None:
                 return
 

@@ -74,6 +74,7 @@ class StemPolicy(BaseModel):
     detail_samples_per_pixel: int = 256
     max_file_size_bytes: int = 1024 * 1024 * 1024
     delete_allowed_prefixes: tuple[str, ...] = ()
+    search_attributes: bool = False
 
 
 class StemIngestInput(BaseModel):
@@ -231,3 +232,34 @@ class DeleteRequest(BaseModel):
     decided_sha256: str | None
     etag: str
     allowed_prefixes: tuple[str, ...]
+
+
+class HostSweep(BaseModel):
+    """What one host's temp sweep removed and kept."""
+
+    host_task_queue: str
+    removed_files: int
+    removed_bytes: int
+    kept_in_use: int
+    kept_young: int
+    removed: list[str]
+
+
+class CleanupReport(BaseModel):
+    hosts: list[HostSweep]
+    unreachable_hosts: list[str]
+    removed_files: int
+    removed_bytes: int
+
+
+class HealthCheck(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+class HealthReport(BaseModel):
+    status: Literal["healthy", "unhealthy"]
+    checks: list[HealthCheck]
+    worker: str
+    versions: dict[str, str]

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     sqs_wait_time_seconds: int = Field(default=20, ge=0, le=20)
     sqs_visibility_timeout_seconds: int = Field(default=60, ge=5, le=43200)
     metrics_bind_address: str = "0.0.0.0:9464"
+    temporal_search_attributes: bool = False
+    """Set WaveFlowUserId, WaveFlowTrackId and WaveFlowStage on stems; they must be registered first."""
     max_concurrent_activities: int = Field(default=32, ge=1)
 
     @field_validator("log_level")

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookDelivery,
         WebhookKind,
     )
+    from workflows.search_attributes import STAGE
 
 IO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                        maximum_interval=timedelta(seconds=60))
@@ -80,6 +81,7 @@ class StemIngestWorkflow:
     async def run(self, params: StemIngestInput) -> StemOutcome:
         started = workflow.now()
         downloaded: DownloadedObject | None = None
+        self._enter(Stage.DOWNLOADING)
         try:
             downloaded = await self._download()
             if params.send_hash_check:
@@ -113,6 +115,8 @@ class StemIngestWorkflow:
     def _enter(self, stage: Stage) -> None:
         self._status.stage = stage
         workflow.set_current_details(f"**Stage:** {stage.value}")
+        if self._input.policy.search_attributes:
+            workflow.upsert_search_attributes([STAGE.value_set(stage.value)])
 
     async def _download(self) -> DownloadedObject:
         request = self._input.request

@@ -1,0 +1,54 @@
+"""Operations as workflows an operator starts with the `temporal` CLI or a Schedule runs."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.maintenance import MaintenanceActivities
+    from waveflow.models import CleanupReport, HealthReport, HostSweep
+
+HOST_PICKUP_TIMEOUT = timedelta(seconds=30)
+
+
+@workflow.defn
+class CleanupTempFilesWorkflow:
+    """Sweeps the temp area of every live worker host, each on its own host queue."""
+
+    @workflow.run
+    async def run(self) -> CleanupReport:
+        hosts = await workflow.execute_activity_method(
+            MaintenanceActivities.list_worker_hosts, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=5))
+        sweeps = await asyncio.gather(*(self._sweep(host) for host in hosts))
+        done = [sweep for sweep in sweeps if sweep is not None]
+        return CleanupReport(hosts=done, unreachable_hosts=[host for host, sweep in zip(hosts, sweeps, strict=True)
+                                                            if sweep is None],
+                             removed_files=sum(sweep.removed_files for sweep in done),
+                             removed_bytes=sum(sweep.removed_bytes for sweep in done))
+
+    async def _sweep(self, host_task_queue: str) -> HostSweep | None:
+        try:
+            return await workflow.execute_activity_method(
+                MaintenanceActivities.sweep_temp_area, task_queue=host_task_queue,
+                schedule_to_start_timeout=HOST_PICKUP_TIMEOUT, start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=RetryPolicy(maximum_attempts=3))
+        except ActivityError:
+            workflow.logger.warning("host %s did not sweep", host_task_queue)
+            return None
+
+
+@workflow.defn
+class HealthCheckWorkflow:
+    """S3, SQS, the webhook server and the temp area, as one structured report."""
+
+    @workflow.run
+    async def run(self) -> HealthReport:
+        return await workflow.execute_activity_method(
+            MaintenanceActivities.check_health, start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=RetryPolicy(maximum_attempts=1))

@@ -1,0 +1,7 @@
+"""Search attributes for finding stems in the Temporal UI and CLI (registered by `temporal operator` or dev server)."""
+
+from temporalio.common import SearchAttributeKey
+
+USER_ID = SearchAttributeKey.for_keyword("WaveFlowUserId")
+TRACK_ID = SearchAttributeKey.for_keyword("WaveFlowTrackId")
+STAGE = SearchAttributeKey.for_keyword("WaveFlowStage")
