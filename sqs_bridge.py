@@ -75,6 +75,7 @@ class Received:
 def stem_policy(settings: Settings) -> StemPolicy:
     return StemPolicy(decision_timeout_seconds=settings.dedupe_decision_timeout_seconds,
                       webhook_retry_horizon_seconds=settings.webhook_retry_horizon_seconds,
+                      webhook_timeout_seconds=settings.webhook_timeout_seconds,
                       default_num_peaks=settings.default_num_peaks,
                       detail_samples_per_pixel=settings.detail_samples_per_pixel,
                       max_file_size_bytes=settings.max_file_size_bytes,

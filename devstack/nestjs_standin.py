@@ -29,10 +29,10 @@ class ReceivedWebhook:
 
 @dataclass
 class Behaviour:
-    """How the stand-in answers: scripted statuses per path, a delay, and whether it decides by SQS."""
+    """How the stand-in answers: scripted statuses and delays per path, and whether it decides by SQS."""
 
     statuses: dict[str, list[int]] = field(default_factory=dict)
-    delay_seconds: float = 0.0
+    delays: dict[str, list[float]] = field(default_factory=dict)
     send_decisions: bool = True
 
 
@@ -41,6 +41,7 @@ class NestJsStandIn:
         self.behaviour = Behaviour()
         self.received: list[ReceivedWebhook] = []
         self._known_hashes: dict[str, str] = {}
+        self._in_progress: dict[str, int] = {}
         self._send_to_sqs = send_to_sqs
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -63,6 +64,24 @@ class NestJsStandIn:
         with self._lock:
             self.behaviour.statuses.setdefault(path, []).extend(statuses)
 
+    def delay_next(self, path: str, *seconds: float) -> None:
+        """Hold the next requests to `path` this long before answering (past the sender's timeout, say)."""
+        with self._lock:
+            self.behaviour.delays.setdefault(path, []).extend(seconds)
+
+    def wait_until_in_progress(self, path: str, timeout: float = 60.0) -> None:
+        """Until a request to `path` is being held (see delay_next)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._in_progress.get(path, 0) > 0, timeout):
+                raise TimeoutError(f"no request to {path} in progress after {timeout} s")
+
+    def unique_accepted(self, path: str) -> dict[str, ReceivedWebhook]:
+        """Accepted webhooks by Idempotency-Key, as a receiver that honours the key would apply them."""
+        unique: dict[str, ReceivedWebhook] = {}
+        for item in self.accepted(path):
+            unique.setdefault(item.headers.get("Idempotency-Key", str(id(item))), item)
+        return unique
+
     def accepted(self, path: str) -> list[ReceivedWebhook]:
         """2xx deliveries to a path (`/webhook/hash-check` or `/webhook/completion`), in arrival order."""
         with self._lock:
@@ -81,13 +100,17 @@ class NestJsStandIn:
                 self._changed.wait(remaining)
 
     def _answer(self, path: str, raw_body: bytes, headers: dict[str, str]) -> int:
-        with self._lock:
+        with self._changed:
             scripted = self.behaviour.statuses.get(path)
             status = scripted.pop(0) if scripted else 201
-            delay = self.behaviour.delay_seconds
+            delays = self.behaviour.delays.get(path)
+            delay = delays.pop(0) if delays else 0.0
+            self._in_progress[path] = self._in_progress.get(path, 0) + 1
+            self._changed.notify_all()
         if delay:
             time.sleep(delay)
         with self._changed:
+            self._in_progress[path] -= 1
             self.received.append(ReceivedWebhook(path, headers, raw_body, status))
             self._changed.notify_all()
         if status < 300 and path.endswith("/hash-check"):

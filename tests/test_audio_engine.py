@@ -219,3 +219,24 @@ def test_memory_does_not_grow_with_length(tmp_path: Path) -> None:
         path.unlink()
     assert peaks[30] < 32 * 1024 * 1024
     assert peaks[30] < peaks[3] * 1.25 + 1024 * 1024
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bounded_pixels_double_exactly_when_the_stream_is_longer_than_declared(seed: int) -> None:
+    """A stream 50x longer than its header said: the pixels widen, stay exact, and stay few."""
+    from waveflow.audio.buckets import BoundedPixels
+
+    rng = np.random.default_rng(seed)
+    mono = rng.integers(-32768, 32767, 50_000).astype(np.int32)
+    pixels = BoundedPixels(samples_per_pixel=3, max_pixels=100)
+    position = 0
+    while position < len(mono):
+        size = int(rng.integers(1, 3000))
+        pixels.add(mono[position:position + size], position)
+        position += size
+    pixels.finish()
+    lows, highs = pixels.pixels()
+    spp = pixels.samples_per_pixel
+    assert spp % 3 == 0 and len(lows) <= 100
+    reference_lows, reference_highs = reference_pixels(mono[:, None].astype(np.int16), spp)
+    assert lows.tolist() == reference_lows.tolist() and highs.tolist() == reference_highs.tolist()

@@ -70,6 +70,7 @@ class StemPolicy(BaseModel):
 
     decision_timeout_seconds: float = 3600.0
     webhook_retry_horizon_seconds: float = 86400.0
+    webhook_timeout_seconds: float = 10.0
     default_num_peaks: NumPeaks = 1024
     detail_samples_per_pixel: int = 256
     max_file_size_bytes: int = 1024 * 1024 * 1024

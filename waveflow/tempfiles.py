@@ -115,6 +115,6 @@ def no_space_is_retryable(path: Path) -> Iterator[None]:
         yield
     except OSError as error:
         path.unlink(missing_ok=True)
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             raise TempSpaceError(f"temp area {path.parent} is full: {error.strerror}") from None
         raise

@@ -43,6 +43,8 @@ IO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficien
 STEP_DEADLINE = timedelta(hours=1)
 HOST_PICKUP_TIMEOUT = timedelta(minutes=1)
 ANALYSIS_HEARTBEAT = timedelta(seconds=10)
+DOWNLOAD_HEARTBEAT = timedelta(seconds=15)
+SHORT_STEP = timedelta(seconds=60)
 
 
 def workflow_id_for(stem_id: str) -> str:
@@ -124,7 +126,7 @@ class StemIngestWorkflow:
             S3Activities.download_and_hash,
             DownloadRequest(stem_id=request.stemId, key=request.filepath,
                             max_size_bytes=self._input.policy.max_file_size_bytes),
-            heartbeat_timeout=timedelta(seconds=30),
+            heartbeat_timeout=DOWNLOAD_HEARTBEAT,
         )
         self._status.audio_hash = downloaded.sha256
         self._status.file_size = downloaded.size
@@ -155,7 +157,7 @@ class StemIngestWorkflow:
         await self._activity(S3Activities.delete_duplicate, DeleteRequest(
             stem_id=request.stemId, stem_key=request.filepath, decided_key=decision.filepath,
             computed_sha256=downloaded.sha256, decided_sha256=decision.audio_hash, etag=downloaded.etag,
-            allowed_prefixes=self._input.policy.delete_allowed_prefixes))
+            allowed_prefixes=self._input.policy.delete_allowed_prefixes), start_to_close_timeout=SHORT_STEP)
         return DuplicateDeletedResult(audio_hash=downloaded.sha256, filepath=request.filepath)
 
     async def _analyse(self, downloaded: DownloadedObject, decision: DedupeDecision) -> AnalysisResult:
@@ -192,9 +194,12 @@ class StemIngestWorkflow:
         info = workflow.info()
         delivery = WebhookDelivery(kind=kind, body=body, stem_id=self._status.stem_id,
                                    idempotency_key=f"{info.workflow_id}:{info.run_id}:{kind.value}")
-        horizon = timedelta(seconds=self._input.policy.webhook_retry_horizon_seconds)
-        await self._activity(WebhookActivities.send_webhook, delivery, schedule_to_close_timeout=horizon,
-                             start_to_close_timeout=timedelta(seconds=60),
+        policy = self._input.policy
+        # One attempt is one POST bounded by the HTTP timeout; a lost worker is noticed soon after.
+        attempt_deadline = timedelta(seconds=2 * policy.webhook_timeout_seconds + 5)
+        await self._activity(WebhookActivities.send_webhook, delivery,
+                             schedule_to_close_timeout=timedelta(seconds=policy.webhook_retry_horizon_seconds),
+                             start_to_close_timeout=attempt_deadline,
                              retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                                                       maximum_interval=timedelta(minutes=10)))
 

@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from waveflow.audio.buckets import FixedWidthBuckets, ProportionalBuckets
+from waveflow.audio.buckets import BoundedPixels, FixedWidthBuckets, ProportionalBuckets
 from waveflow.audio.decode import open_audio
 from waveflow.audio.formats import AudioFormat, check_declared_length, detect_format
 from waveflow.audio.waveform import DatWriter, normalised_peaks
@@ -55,21 +55,6 @@ def mono_mix(block: np.ndarray) -> np.ndarray:
     return np.trunc(total / channels).astype(np.int32)
 
 
-class _PixelCollector:
-    def __init__(self) -> None:
-        self.minima: list[np.ndarray] = []
-        self.maxima: list[np.ndarray] = []
-
-    def __call__(self, _indices: np.ndarray, minima: np.ndarray, maxima: np.ndarray) -> None:
-        self.minima.append(minima.astype(np.int16))
-        self.maxima.append(maxima.astype(np.int16))
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        if not self.minima:
-            return np.empty(0, np.int16), np.empty(0, np.int16)
-        return np.concatenate(self.minima), np.concatenate(self.maxima)
-
-
 def analyse_file(path: Path, *, num_peaks: int, detail_samples_per_pixel: int, detail_output: BinaryIO,
                  progress: Progress | None = None) -> AudioAnalysis:
     audio_format = detect_format(path)
@@ -81,12 +66,11 @@ def analyse_file(path: Path, *, num_peaks: int, detail_samples_per_pixel: int, d
         def keep_peaks(indices: np.ndarray, minima: np.ndarray, maxima: np.ndarray) -> None:
             absolute_maxima[indices] = np.maximum(np.abs(minima), np.abs(maxima))
 
-        samples_per_pixel = max(1, math.ceil(info.declared_frames / num_peaks))
-        pixels = _PixelCollector()
+        pixels = BoundedPixels(max(1, math.ceil(info.declared_frames / num_peaks)), max_pixels=2 * num_peaks)
         detail = DatWriter(detail_output, info.sample_rate, detail_samples_per_pixel)
         reducers = (
             ProportionalBuckets(num_peaks, info.declared_frames, keep_peaks),
-            FixedWidthBuckets(samples_per_pixel, pixels),
+            pixels,
             FixedWidthBuckets(detail_samples_per_pixel, detail.write),
         )
         frames = 0
@@ -101,14 +85,16 @@ def analyse_file(path: Path, *, num_peaks: int, detail_samples_per_pixel: int, d
             reducer.finish()
         detail.close()
     _check_length(audio_format, frames, info.declared_frames, info.sample_rate)
-    pixel_min, pixel_max = pixels.arrays()
+    pixel_min, pixel_max = pixels.pixels()
+    if not _length_as_declared(frames, info.declared_frames):
+        absolute_maxima = _bucket_maxima_from_pixels(pixel_min, pixel_max, num_peaks)
     return AudioAnalysis(
         format=audio_format,
         sample_rate=info.sample_rate,
         channels=info.channels,
         frames=frames,
         peaks=normalised_peaks(absolute_maxima),
-        samples_per_pixel=samples_per_pixel,
+        samples_per_pixel=pixels.samples_per_pixel,
         pixel_min=pixel_min,
         pixel_max=pixel_max,
         detail_samples_per_pixel=detail_samples_per_pixel,
@@ -116,12 +102,26 @@ def analyse_file(path: Path, *, num_peaks: int, detail_samples_per_pixel: int, d
     )
 
 
+def _length_as_declared(frames: int, declared: int) -> bool:
+    return declared > 0 and abs(frames - declared) <= max(LOSSY_LENGTH_SLACK_FRAMES, LOSSY_LENGTH_TOLERANCE * declared)
+
+
+def _bucket_maxima_from_pixels(pixel_min: np.ndarray, pixel_max: np.ndarray, num_peaks: int) -> np.ndarray:
+    """The seed's buckets when the stream's length was not known in advance: built from the pixels instead."""
+    absolute = np.maximum(np.abs(pixel_min.astype(np.int32)), np.abs(pixel_max.astype(np.int32)))
+    maxima = np.zeros(num_peaks, dtype=np.int32)
+    if len(absolute) >= num_peaks:
+        np.maximum.at(maxima, np.arange(len(absolute)) * num_peaks // len(absolute), absolute)
+    elif len(absolute):
+        maxima[:] = absolute[np.arange(num_peaks) * len(absolute) // num_peaks]
+    return maxima
+
+
 def _check_length(audio_format: AudioFormat, frames: int, declared: int, sample_rate: int) -> None:
     if frames == 0:
         raise DamagedAudioError(f"damaged {audio_format.value}: it holds no audio frames")
     if audio_format.lossy:
-        short_by = declared - frames
-        if short_by > max(LOSSY_LENGTH_SLACK_FRAMES, LOSSY_LENGTH_TOLERANCE * declared):
+        if declared - frames > max(LOSSY_LENGTH_SLACK_FRAMES, LOSSY_LENGTH_TOLERANCE * declared):
             raise DamagedAudioError(_truncated(audio_format, frames, declared, sample_rate))
     elif frames != declared:
         raise DamagedAudioError(_truncated(audio_format, frames, declared, sample_rate))

@@ -89,3 +89,56 @@ class ProportionalBuckets(BucketReducer):
         buckets = np.arange(first_bucket + 1, last_bucket + 1, dtype=np.int64)
         starts = -(-buckets * self.total_frames // self.count)  # ceil(i * N / count)
         return np.unique(starts[(starts > first) & (starts < end)])
+
+
+class BoundedPixels(FixedWidthBuckets):
+    """audiowaveform pixels kept in memory, whose width doubles whenever there are more than `max_pixels`.
+
+    A stream whose container under-states its length (or states none, as browser recordings do) still ends
+    with at most `max_pixels` pixels; a stream of the stated length never doubles, so its pixels stay exact.
+    """
+
+    def __init__(self, samples_per_pixel: int, max_pixels: int) -> None:
+        super().__init__(samples_per_pixel, self._keep)
+        self.max_pixels = max_pixels
+        self._minima: list[np.ndarray] = []
+        self._maxima: list[np.ndarray] = []
+        self._count = 0
+
+    def _keep(self, _indices: np.ndarray, minima: np.ndarray, maxima: np.ndarray) -> None:
+        self._minima.append(minima.astype(np.int32))
+        self._maxima.append(maxima.astype(np.int32))
+        self._count += len(minima)
+
+    def add(self, mono: np.ndarray, first_frame: int) -> None:
+        super().add(mono, first_frame)
+        while self._count > self.max_pixels:
+            self._double()
+
+    def finish(self) -> None:
+        super().finish()
+        while self._count > self.max_pixels:
+            self._double()
+
+    def pixels(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self._minima:
+            return np.empty(0, np.int16), np.empty(0, np.int16)
+        return np.concatenate(self._minima).astype(np.int16), np.concatenate(self._maxima).astype(np.int16)
+
+    def _double(self) -> None:
+        minima, maxima = np.concatenate(self._minima), np.concatenate(self._maxima)
+        if len(minima) % 2 and self._carry is not None:
+            # The last finished pixel and the open one become the same, wider pixel.
+            index, low, high = self._carry
+            self._carry = (index, min(low, int(minima[-1])), max(high, int(maxima[-1])))
+            minima, maxima = minima[:-1], maxima[:-1]
+        elif len(minima) % 2:
+            minima = np.append(minima, minima[-1])
+            maxima = np.append(maxima, maxima[-1])
+        self._minima = [np.minimum(minima[0::2], minima[1::2])]
+        self._maxima = [np.maximum(maxima[0::2], maxima[1::2])]
+        self._count = len(self._minima[0])
+        self.samples_per_pixel *= 2
+        if self._carry is not None:
+            index, low, high = self._carry
+            self._carry = (index // 2, low, high)
