@@ -73,7 +73,13 @@ async def wait_for_stage(client: Client, workflow_id: str, stage: str, timeout: 
 
 async def assert_completed_once(stack: Stack, client: Client, stem_id: str, key: str) -> dict[str, object]:
     """One run, one applied hash-check and completion (by idempotency key), SUCCESS, the original kept."""
-    await client.get_workflow_handle(f"stem-{stem_id}").result()
+    handle = client.get_workflow_handle(f"stem-{stem_id}")
+    for _ in range(600):
+        with contextlib.suppress(RPCError):
+            await handle.describe()
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.wait_for(handle.result(), 240)
     runs = [item async for item in client.list_workflows(f"WorkflowId = 'stem-{stem_id}'")]
     assert len(runs) == 1
     completions = [item for item in stack.standin.unique_accepted(COMPLETION).values()
