@@ -1,0 +1,168 @@
+"""Hostile or broken input end to end: guarded deletes, hostile messages, and no secret anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from google.protobuf.json_format import MessageToJson
+from temporalio.client import Client
+
+from devstack.processes import stop_process
+from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
+from tests.processes import spawn
+from tests.signals import encode, sine
+from waveflow.models import DedupeDecision
+from workflows.stem_ingest import StemIngestWorkflow
+
+ORIGINAL = "uploads/user-1/keep-me.wav"
+
+
+async def decide_by_hand(stack: Stack, client: Client, stem_id: str, decision_for: str,
+                         allowed_prefixes: tuple[str, ...] = ()) -> dict[str, object]:
+    """Start a stem, wait for its hash-check, send the given duplicate decision, return the completion."""
+    settings = stack.settings.model_copy(update={"s3_delete_allowed_prefixes": allowed_prefixes})
+    stack.standin.behaviour.send_decisions = False
+    async with services_running(client, settings):
+        stack.send(hash_request(stem_id, ORIGINAL))
+        [hash_check] = await webhooks(stack, HASH_CHECK)
+        audio_hash = hash_check.body["audio_hash"]
+        decision = {
+            "other_key": DedupeDecision(duplicate=True, filepath="uploads/user-2/someone-else.wav",
+                                        audio_hash=audio_hash),
+            "wrong_hash": DedupeDecision(duplicate=True, filepath=ORIGINAL, audio_hash="0" * 64),
+            "no_hash": DedupeDecision(duplicate=True, filepath=ORIGINAL),
+            "right": DedupeDecision(duplicate=True, filepath=ORIGINAL, audio_hash=audio_hash),
+        }[decision_for]
+        await client.get_workflow_handle_for(StemIngestWorkflow.run, f"stem-{stem_id}").signal(
+            StemIngestWorkflow.decide, decision)
+        [completion] = await webhooks(stack, COMPLETION)
+    return completion.body
+
+
+@pytest.mark.parametrize(("case", "reason"), [
+    ("other_key", "the decision names 'uploads/user-2/someone-else.wav' but this stem's object is"),
+    ("wrong_hash", "differs from the hash WaveFlow computed"),
+    ("no_hash", "the decision's audio_hash None differs"),
+])
+async def test_delete_refused_unless_it_is_the_stems_own_object_with_its_hash(
+        stack: Stack, client: Client, case: str, reason: str) -> None:
+    stack.put(ORIGINAL, encode(sine(0.3)))
+    stack.put("uploads/user-2/someone-else.wav", encode(sine(0.3)))
+    body = await decide_by_hand(stack, client, f"refuse-{case.replace('_', '-')}", case)
+    assert body["status"] == "FAILURE" and body["result"]["error_code"] == "delete_refused"
+    assert reason in body["result"]["error"]
+    assert ORIGINAL in stack.object_keys() and "uploads/user-2/someone-else.wav" in stack.object_keys()
+
+
+async def test_delete_refused_outside_the_allowed_prefixes(stack: Stack, client: Client) -> None:
+    stack.put(ORIGINAL, encode(sine(0.3)))
+    body = await decide_by_hand(stack, client, "refuse-prefix", "right", allowed_prefixes=("stems/", "tmp/"))
+    assert body["result"]["error_code"] == "delete_refused"
+    assert "outside the allowed prefixes stems/, tmp/" in body["result"]["error"]
+    assert ORIGINAL in stack.object_keys()
+
+
+async def test_delete_refused_when_the_object_changed_after_hashing(stack: Stack, client: Client) -> None:
+    stack.put(ORIGINAL, encode(sine(0.3)))
+    stack.standin.behaviour.send_decisions = False
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("replaced", ORIGINAL))
+        [hash_check] = await webhooks(stack, HASH_CHECK)
+        replacement = encode(sine(0.3, frequency=880.0))
+        stack.put(ORIGINAL, replacement)
+        await client.get_workflow_handle_for(StemIngestWorkflow.run, "stem-replaced").signal(
+            StemIngestWorkflow.decide,
+            DedupeDecision(duplicate=True, filepath=ORIGINAL, audio_hash=hash_check.body["audio_hash"]))
+        [completion] = await webhooks(stack, COMPLETION)
+    assert completion.body["result"]["error_code"] == "delete_refused"
+    assert "changed since WaveFlow hashed it" in completion.body["result"]["error"]
+    assert stack.get(ORIGINAL) == replacement
+
+
+async def test_delete_allowed_under_an_allowed_prefix(stack: Stack, client: Client) -> None:
+    audio = encode(sine(0.3))
+    stack.put(ORIGINAL, audio)
+    body = await decide_by_hand(stack, client, "allowed", "right", allowed_prefixes=("uploads/",))
+    assert body["status"] == "SUCCESS"
+    assert body["result"] == {"status": "duplicate_file_deleted", "audio_hash": hashlib.sha256(audio).hexdigest(),
+                              "filepath": ORIGINAL}
+    assert ORIGINAL not in stack.object_keys()
+
+
+HOSTILE = [
+    {"stemId": "evil-1", "filepath": "../../../etc/passwd"},
+    {"stemId": "evil-2", "filepath": "/etc/passwd"},
+    {"stemId": "evil-3", "filepath": "uploads/\x00.wav"},
+    {"stemId": "evil-4", "filepath": "http://169.254.169.254/latest/meta-data/"},
+    {"stemId": "evil-5", "filepath": "a" * 2000},
+    {"stemId": "../../tmp/evil", "filepath": "uploads/a.wav"},
+    {"stemId": "evil 7", "filepath": "uploads/a.wav"},
+    {"stemId": ["evil"], "filepath": "uploads/a.wav"},
+]
+
+
+async def test_hostile_messages_start_nothing_and_touch_nothing(stack: Stack, client: Client, tmp_path: Path) -> None:
+    dlq_url = stack.aws.create_queue(f"{stack.bucket}-dlq")
+    settings = stack.settings.model_copy(update={"sqs_dlq_url": dlq_url})
+    for kwargs in HOSTILE:
+        stack.send({"task": "app.tasks.generate_hash_and_webhook", "id": "x", "args": [], "kwargs": kwargs})
+    stack.send({"task": "app.tasks.process_audio_analysis", "kwargs": {"stemId": "evil-9", "filepath": "a.wav",
+                                                                       "num_peaks": 10**9}})
+    async with services_running(client, settings):
+        for _ in range(100):
+            if stack.queue_depth() == 0:
+                break
+            await asyncio.sleep(0.2)
+    assert stack.queue_depth() == 0
+    dead = stack.aws.sqs().get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert int(dead["Attributes"]["ApproximateNumberOfMessages"]) == len(HOSTILE) + 1
+    started = [item async for item in client.list_workflows(f"TaskQueue = '{settings.temporal_task_queue}'")]
+    assert started == []
+    assert stack.standin.received == []
+    assert stack.temp_files() == []
+
+
+async def test_no_secret_in_logs_webhooks_or_histories(stack: Stack, client: Client, tmp_path: Path) -> None:
+    webhook_secret = "whsec-5d41402abc4b2a76b9719d911017c592"
+    aws_secret = "aws-secret-7f3c9b1e0d2a4c6e8f"
+    url_password = "url-pass-9c8b7a6f"
+    webhook_url = stack.standin.url.replace("http://", f"http://nestjs:{url_password}@")
+    env = {**stack.env(), "WEBHOOK_SECRET": webhook_secret, "AWS_SECRET_ACCESS_KEY": aws_secret,
+           "WEBHOOK_URL": webhook_url, "LOG_LEVEL": "DEBUG"}
+    stack.put("uploads/secret-1.wav", encode(sine(0.3)))
+    stack.put("uploads/secret-2.wav", b"not audio at all")
+    worker = spawn("worker.py", env, tmp_path / "worker.log")
+    bridge = spawn("sqs_bridge.py", env, tmp_path / "bridge.log")
+    try:
+        stack.send(hash_request("secret-1", "uploads/secret-1.wav"))
+        stack.send(hash_request("secret-2", "uploads/secret-2.wav"))
+        stack.send("poison: not a message")
+        await webhooks(stack, COMPLETION, 2)
+        await client.get_workflow_handle("stem-secret-1").result()
+        await client.get_workflow_handle("stem-secret-2").result()
+    finally:
+        stop_process(bridge)
+        stop_process(worker)
+    haystacks = {name: (tmp_path / f"{name.split()[0]}.log").read_text() for name in ("worker log", "bridge log")}
+    for index, item in enumerate(stack.standin.received):
+        haystacks[f"webhook {index}"] = item.raw_body.decode() + json.dumps(
+            {key: value for key, value in item.headers.items() if key.lower() != "authorization"})
+    for stem_id in ("secret-1", "secret-2"):
+        events = [event async for event in client.get_workflow_handle(f"stem-{stem_id}").fetch_history_events()]
+        haystacks[f"history {stem_id}"] = "".join(MessageToJson(event) for event in events)
+        for event in events:
+            for payload_holder in (event.workflow_execution_started_event_attributes.input,
+                                   event.activity_task_scheduled_event_attributes.input):
+                haystacks[f"history {stem_id}"] += "".join(p.data.decode(errors="replace")
+                                                           for p in payload_holder.payloads)
+    failures = [item.body for item in stack.standin.accepted(COMPLETION) if item.body["status"] == "FAILURE"]
+    assert failures and failures[0]["result"]["error_code"] == "not_audio"
+    assert "poison message" in haystacks["bridge log"]
+    for name, text in haystacks.items():
+        for secret in (webhook_secret, aws_secret, url_password):
+            assert secret not in text, f"{secret!r} leaked into the {name}"
+    assert any(item.headers.get("Authorization") for item in stack.standin.received), "credentials were used"
