@@ -28,7 +28,7 @@ def make_s3_client(settings: Settings) -> Any:
     """boto3 finds AWS_ENDPOINT_URL and credentials itself: the same code talks to AWS or a local S3."""
     return boto3.client("s3", region_name=settings.aws_region,
                         config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5,
-                                      read_timeout=10))
+                                      read_timeout=10, max_pool_connections=settings.max_concurrent_activities))
 
 
 def _error_code(error: ClientError) -> str:

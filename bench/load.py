@@ -27,8 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from devstack.local_aws import LocalAws  # noqa: E402 - after the path is set
 from devstack.nestjs_standin import NestJsStandIn  # noqa: E402
-from devstack.processes import TemporalDevServer, free_port, stop_process  # noqa: E402
-from tests.processes import spawn  # noqa: E402
+from devstack.processes import TemporalDevServer, free_port, spawn, stop_process  # noqa: E402
 
 BUCKET = "waveflow-load"
 

@@ -11,11 +11,9 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,9 +22,8 @@ import soundfile
 
 from devstack.local_aws import LocalAws
 from devstack.nestjs_standin import NestJsStandIn
-from devstack.processes import LOOPBACK, TemporalDevServer, free_port, stop_process
+from devstack.processes import LOOPBACK, ROOT, TemporalDevServer, free_port, spawn, stop_process
 
-ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".devstack"
 BUCKET = "waveflow-demo"
 
@@ -49,12 +46,6 @@ def sample_wav(seconds: float = 6.0, sample_rate: int = 44100) -> bytes:
     buffer = io.BytesIO()
     soundfile.write(buffer, stereo, sample_rate, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
-
-
-def _spawn(script: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log = (STATE / f"{Path(script).stem}.log").open("ab")
-    return subprocess.Popen([sys.executable, str(ROOT / script)], cwd=ROOT, env={**os.environ, **env},
-                            stdout=log, stderr=subprocess.STDOUT)
 
 
 def _hash_request(stem_id: str, key: str) -> str:
@@ -85,7 +76,7 @@ def main() -> None:
         env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": BUCKET, "SQS_QUEUE_URL": queue_url,
                "WEBHOOK_URL": standin.url, "TEMP_DIR": str(STATE / "temp"), "SQS_WAIT_TIME_SECONDS": "2",
                "METRICS_BIND_ADDRESS": f"{LOOPBACK}:{_port(9464)}"}
-        children = [_spawn("worker.py", env), _spawn("sqs_bridge.py", env)]
+        children = [spawn(script, env, STATE / f"{Path(script).stem}.log") for script in ("worker.py", "sqs_bridge.py")]
         print(f"worker (pid {children[0].pid}) and bridge (pid {children[1].pid}) started; logs in {STATE}/",
               flush=True)
 

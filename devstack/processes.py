@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -31,6 +33,22 @@ def wait_for_port(port: int, timeout: float = 60.0, process: subprocess.Popen[by
                 return
         time.sleep(0.1)
     raise TimeoutError(f"nothing listens on {LOOPBACK}:{port} after {timeout} s")
+
+
+def spawn(script: str, env: dict[str, str], log_path: Path, max_file_bytes: int | None = None,
+          ) -> subprocess.Popen[bytes]:
+    """Start `python <script>` from the project root, output appended to `log_path`.
+
+    With `max_file_bytes`, no file the process writes may grow past that: a full disk, as it looks to it.
+    """
+    log = log_path.open("ab")
+
+    def limit_file_size() -> None:
+        if max_file_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
+    return subprocess.Popen([sys.executable, str(ROOT / script)], cwd=ROOT, env={**os.environ, **env},
+                            stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit_file_size)
 
 
 def temporal_cli() -> str:

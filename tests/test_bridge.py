@@ -12,10 +12,9 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from devstack.processes import TemporalDevServer, free_port, stop_process
+from devstack.processes import TemporalDevServer, free_port, spawn, stop_process
 from sqs_bridge import POISON_REASON_ATTRIBUTE, SqsBridge, make_sqs_client
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, hash_request, services_running, webhooks
-from tests.processes import spawn
 from tests.signals import encode, sine
 from tests.test_messages import celery_v2
 from worker import running_workers

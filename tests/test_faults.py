@@ -22,9 +22,8 @@ from temporalio.service import RPCError
 
 from devstack.fault_proxy import FaultProxy
 from devstack.nestjs_standin import NestJsStandIn
-from devstack.processes import TemporalDevServer, free_port, stop_process
+from devstack.processes import TemporalDevServer, free_port, spawn, stop_process
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, hash_request, webhooks
-from tests.processes import spawn
 from tests.signals import SAMPLE_RATE, encode, sine
 from workflows.stem_ingest import StemIngestWorkflow
 

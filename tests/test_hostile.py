@@ -11,9 +11,8 @@ import pytest
 from google.protobuf.json_format import MessageToJson
 from temporalio.client import Client
 
-from devstack.processes import stop_process
+from devstack.processes import spawn, stop_process
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
-from tests.processes import spawn
 from tests.signals import encode, sine
 from waveflow.models import DedupeDecision
 from workflows.stem_ingest import StemIngestWorkflow

@@ -13,9 +13,8 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
-from devstack.processes import TemporalDevServer, free_port, stop_process
+from devstack.processes import ROOT, TemporalDevServer, free_port, spawn, stop_process
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, hash_request, services_running, webhooks
-from tests.processes import ROOT, spawn
 from tests.signals import encode, sine
 from waveflow.models import CleanupReport, HealthReport
 from waveflow.tempfiles import TempArea

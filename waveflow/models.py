@@ -182,7 +182,6 @@ class WebhookDelivery(BaseModel):
     kind: WebhookKind
     idempotency_key: str
     body: dict[str, object]
-    stem_id: str
 
 
 class StemStatus(BaseModel):

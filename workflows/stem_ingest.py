@@ -192,7 +192,7 @@ class StemIngestWorkflow:
 
     async def _deliver(self, kind: WebhookKind, body: dict[str, object]) -> None:
         info = workflow.info()
-        delivery = WebhookDelivery(kind=kind, body=body, stem_id=self._status.stem_id,
+        delivery = WebhookDelivery(kind=kind, body=body,
                                    idempotency_key=f"{info.workflow_id}:{info.run_id}:{kind.value}")
         policy = self._input.policy
         # One attempt is one POST bounded by the HTTP timeout; a lost worker is noticed soon after.
