@@ -134,12 +134,16 @@ async def _start_once(start: Awaitable[WorkflowHandle[Any, Any]]) -> WorkflowHan
         return None
 
 
+def require_queue_url(settings: Settings) -> str:
+    if not settings.sqs_queue_url:
+        raise SystemExit("waveflow: invalid environment: SQS_QUEUE_URL: Field required")
+    return settings.sqs_queue_url
+
+
 class SqsBridge:
     def __init__(self, settings: Settings, client: Client, sqs: Any) -> None:
-        if not settings.sqs_queue_url:
-            raise SystemExit("waveflow: invalid environment: SQS_QUEUE_URL: Field required")
         self._settings = settings
-        self._queue_url = settings.sqs_queue_url
+        self._queue_url = require_queue_url(settings)
         self._client = client
         self._sqs = sqs
         self._poll_failures = 0
@@ -281,6 +285,7 @@ async def serve(settings: Settings) -> None:
 
 def main() -> None:
     settings = load_settings()
+    require_queue_url(settings)
     configure_logging(settings.log_level)
     asyncio.run(serve(settings))
 

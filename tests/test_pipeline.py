@@ -8,7 +8,7 @@ import json
 
 from temporalio.client import Client
 
-from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, webhooks
+from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
 from tests.signals import SAMPLE_RATE, encode, sine
 from workflows.stem_ingest import StemIngestWorkflow
 
@@ -99,3 +99,28 @@ async def test_not_audio_and_missing_object_end_in_failure_webhooks(services: St
     assert "uploads/cover.wav" in services.object_keys()
     assert services.queue_depth() == 0
     assert services.temp_files() == []
+
+
+async def test_no_decision_in_time_ends_in_failure_and_keeps_the_original(stack: Stack, client: Client) -> None:
+    settings = stack.settings.model_copy(update={"dedupe_decision_timeout_seconds": 2})
+    stack.standin.behaviour.send_decisions = False
+    stack.put("uploads/undecided.wav", encode(sine(0.2)))
+    async with services_running(client, settings):
+        stack.send(hash_request("undecided", "uploads/undecided.wav"))
+        [completion] = await webhooks(stack, COMPLETION)
+    assert completion.body["status"] == "FAILURE"
+    assert completion.body["result"] == {"error": "no duplicate decision arrived within 2 s; the original file is kept",
+                                         "error_code": "decision_timeout"}
+    assert "uploads/undecided.wav" in stack.object_keys()
+    assert stack.temp_files() == []
+
+
+async def test_too_large_is_refused_before_downloading(stack: Stack, client: Client) -> None:
+    settings = stack.settings.model_copy(update={"max_file_size_mb": 1})
+    stack.put("uploads/huge.wav", encode(sine(30.0)))
+    async with services_running(client, settings):
+        stack.send(hash_request("huge", "uploads/huge.wav"))
+        [completion] = await webhooks(stack, COMPLETION)
+    assert completion.body["result"]["error_code"] == "file_too_large"
+    assert completion.body["result"]["error"] == "the file is 5.0 MB, more than the 1 MB limit"
+    assert stack.standin.accepted(HASH_CHECK) == []
