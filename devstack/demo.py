@@ -75,7 +75,7 @@ def main() -> None:
         standin.start()
         env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": BUCKET, "SQS_QUEUE_URL": queue_url,
                "WEBHOOK_URL": standin.url, "TEMP_DIR": str(STATE / "temp"), "SQS_WAIT_TIME_SECONDS": "2",
-               "METRICS_BIND_ADDRESS": f"{LOOPBACK}:{_port(9464)}"}
+               "METRICS_BIND_ADDRESS": f"{LOOPBACK}:{_port(9464)}", "TEMPORAL_SEARCH_ATTRIBUTES": "true"}
         children = [spawn(script, env, STATE / f"{Path(script).stem}.log") for script in ("worker.py", "sqs_bridge.py")]
         print(f"worker (pid {children[0].pid}) and bridge (pid {children[1].pid}) started; logs in {STATE}/",
               flush=True)
