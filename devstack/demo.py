@@ -8,12 +8,12 @@ duplicate. With --once it stops everything afterwards; otherwise it keeps the st
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import json
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -96,8 +96,10 @@ def main() -> None:
         print(f"\nTemporal UI: {temporal.ui_url}   metrics: http://{env['METRICS_BIND_ADDRESS']}/metrics")
         if not once:
             print("the stack keeps running; press Ctrl-C to stop it", flush=True)
-            with contextlib.suppress(KeyboardInterrupt):
-                signal.pause()
+            stop = threading.Event()
+            for received in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(received, lambda *_: stop.set())
+            stop.wait()
     finally:
         for child in children:
             stop_process(child)

@@ -126,7 +126,7 @@ class StemIngestWorkflow:
             S3Activities.download_and_hash,
             DownloadRequest(stem_id=request.stemId, key=request.filepath,
                             max_size_bytes=self._input.policy.max_file_size_bytes),
-            heartbeat_timeout=DOWNLOAD_HEARTBEAT,
+            heartbeat_timeout=DOWNLOAD_HEARTBEAT, summary=f"download and hash {request.filepath}",
         )
         self._status.audio_hash = downloaded.sha256
         self._status.file_size = downloaded.size
@@ -157,7 +157,8 @@ class StemIngestWorkflow:
         await self._activity(S3Activities.delete_duplicate, DeleteRequest(
             stem_id=request.stemId, stem_key=request.filepath, decided_key=decision.filepath,
             computed_sha256=downloaded.sha256, decided_sha256=decision.audio_hash, etag=downloaded.etag,
-            allowed_prefixes=self._input.policy.delete_allowed_prefixes), start_to_close_timeout=SHORT_STEP)
+            allowed_prefixes=self._input.policy.delete_allowed_prefixes), start_to_close_timeout=SHORT_STEP,
+            summary=f"delete duplicate {request.filepath}")
         return DuplicateDeletedResult(audio_hash=downloaded.sha256, filepath=request.filepath)
 
     async def _analyse(self, downloaded: DownloadedObject, decision: DedupeDecision) -> AnalysisResult:
@@ -175,7 +176,8 @@ class StemIngestWorkflow:
             outcome = await self._activity(AudioActivities.analyse_audio, analyse,
                                            task_queue=downloaded.host_task_queue,
                                            schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
-                                           heartbeat_timeout=ANALYSIS_HEARTBEAT)
+                                           heartbeat_timeout=ANALYSIS_HEARTBEAT,
+                                           summary=f"analyse into {analyse.num_peaks} peaks")
         except StemFailedError as failed:
             if failed.failure.error_code != "host_unavailable":
                 raise
@@ -183,7 +185,8 @@ class StemIngestWorkflow:
                                  downloaded.host_task_queue)
             analyse.downloaded = None
             outcome = await self._activity(AudioActivities.analyse_audio, analyse,
-                                           heartbeat_timeout=ANALYSIS_HEARTBEAT)
+                                           heartbeat_timeout=ANALYSIS_HEARTBEAT,
+                                           summary="analyse on any worker (fetched again)")
         return AnalysisResult(audio_data_hash=downloaded.sha256, waveform_data_path=outcome.waveform_data_path,
                               file_size=downloaded.size, duration=outcome.duration,
                               sample_rate=outcome.sample_rate, num_peaks=outcome.num_peaks,
@@ -199,7 +202,7 @@ class StemIngestWorkflow:
         attempt_deadline = timedelta(seconds=2 * policy.webhook_timeout_seconds + 5)
         await self._activity(WebhookActivities.send_webhook, delivery,
                              schedule_to_close_timeout=timedelta(seconds=policy.webhook_retry_horizon_seconds),
-                             start_to_close_timeout=attempt_deadline,
+                             start_to_close_timeout=attempt_deadline, summary=f"{kind.value} webhook",
                              retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                                                       maximum_interval=timedelta(minutes=10)))
 
@@ -209,7 +212,8 @@ class StemIngestWorkflow:
                                             task_queue=downloaded.host_task_queue,
                                             schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
                                             start_to_close_timeout=timedelta(seconds=30),
-                                            retry_policy=RetryPolicy(maximum_attempts=3))
+                                            retry_policy=RetryPolicy(maximum_attempts=3),
+                                            summary="remove this stem's temp files")
         except ActivityError:
             workflow.logger.warning("temp files of %s stay for the periodic sweep on %s",
                                     self._status.stem_id, downloaded.host_task_queue)
@@ -219,14 +223,14 @@ class StemIngestWorkflow:
                         schedule_to_close_timeout: timedelta = STEP_DEADLINE,
                         start_to_close_timeout: timedelta | None = None,
                         heartbeat_timeout: timedelta | None = None,
-                        retry_policy: RetryPolicy = IO_RETRY) -> Any:
+                        retry_policy: RetryPolicy = IO_RETRY, summary: str | None = None) -> Any:
         """Runs one activity; a failure it cannot recover from becomes a StemFailedError with a readable reason."""
         try:
             return await workflow.execute_activity_method(
                 method, argument, task_queue=task_queue, schedule_to_start_timeout=schedule_to_start_timeout,
                 schedule_to_close_timeout=schedule_to_close_timeout,
                 start_to_close_timeout=start_to_close_timeout or schedule_to_close_timeout,
-                heartbeat_timeout=heartbeat_timeout, retry_policy=retry_policy)
+                heartbeat_timeout=heartbeat_timeout, retry_policy=retry_policy, summary=summary)
         except ActivityError as error:
             raise StemFailedError(_failure_of(error)) from None
 
