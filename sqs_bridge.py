@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -154,7 +155,7 @@ class SqsBridge:
             try:
                 await self.poll_once()
                 self._poll_failures = 0
-            except Exception as error:
+            except Exception as error:  # SQS unreachable or refusing must not end the daemon
                 self._poll_failures += 1
                 delay = min(2 ** self._poll_failures, MAX_POLL_BACKOFF_SECONDS)
                 log.warning("receiving from SQS failed (%s); retrying in %s s", type(error).__name__, delay)
@@ -260,7 +261,7 @@ class SqsBridge:
         try:
             await asyncio.to_thread(self._sqs.change_message_visibility_batch, QueueUrl=self._queue_url,
                                     Entries=entries)
-        except Exception as error:
+        except (BotoCoreError, ClientError) as error:  # the message reappears by itself: nothing is lost
             log.warning("could not change visibility (%s)", type(error).__name__)
 
     async def _delete(self, messages: list[Received]) -> None:

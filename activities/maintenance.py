@@ -12,6 +12,7 @@ from typing import Any
 import av
 import httpx
 import soundfile
+from botocore.exceptions import BotoCoreError, ClientError
 from temporalio import activity
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -62,7 +63,7 @@ class MaintenanceActivities:
         bucket = self._settings.s3_bucket_name
         try:
             await asyncio.to_thread(self._s3.head_bucket, Bucket=bucket)
-        except Exception as error:
+        except (BotoCoreError, ClientError) as error:
             return HealthCheck(name="s3", ok=False, detail=f"bucket {bucket} unreachable: {_describe(error)}")
         return HealthCheck(name="s3", ok=True, detail=f"bucket {bucket} reachable")
 
@@ -73,7 +74,7 @@ class MaintenanceActivities:
         try:
             await asyncio.to_thread(self._sqs.get_queue_attributes, QueueUrl=queue,
                                     AttributeNames=["ApproximateNumberOfMessages"])
-        except Exception as error:
+        except (BotoCoreError, ClientError) as error:
             return HealthCheck(name="sqs", ok=False, detail=f"queue unreachable: {_describe(error)}")
         return HealthCheck(name="sqs", ok=True, detail="queue reachable")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from devstack.processes import ROOT, TemporalDevServer, free_port, spawn, stop_process
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, hash_request, services_running, webhooks
@@ -81,7 +82,7 @@ async def test_schedule_created_once_survives_restart_and_keeps_a_pause(stack: S
             try:
                 description = await handle.describe()
                 break
-            except Exception:
+            except RPCError:  # not created yet
                 await asyncio.sleep(0.2)
         assert description is not None
         assert description.schedule.spec.intervals[0].every.total_seconds() == 30 * MINUTE
