@@ -6,9 +6,9 @@ import http.client
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from devstack.processes import LOOPBACK
+from devstack.processes import LOOPBACK, LoopbackHttpServer
 
 SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
              b"<Message>Please reduce your request rate.</Message></Error>")
@@ -35,21 +35,18 @@ class FaultProxy:
         self.requests: list[tuple[str, str, int]] = []
         self._lock = threading.Condition()
         self._active: dict[str, int] = {}
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)
+        self._server = LoopbackHttpServer(self._handler_class(), "fault-proxy")
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self._server.server_address[1]}"
+        return self._server.base_url
 
     def start(self) -> FaultProxy:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def wait_until_active(self, method: str, timeout: float = 60.0) -> None:
         with self._lock:

@@ -8,10 +8,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from devstack.processes import LOOPBACK
+from devstack.processes import LoopbackHttpServer
 
 
 @dataclass
@@ -45,20 +45,18 @@ class NestJsStandIn:
         self._send_to_sqs = send_to_sqs
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._server = ThreadingHTTPServer((LOOPBACK, port), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, name="nestjs-standin", daemon=True)
+        self._server = LoopbackHttpServer(self._handler_class(), "nestjs-standin", port)
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self._server.server_address[1]}/webhook"
+        return f"{self._server.base_url}/webhook"
 
     def start(self) -> NestJsStandIn:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def fail_next(self, path: str, *statuses: int) -> None:
         with self._lock:

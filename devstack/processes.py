@@ -9,8 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
@@ -108,3 +110,23 @@ class TemporalDevServer:
         if self.process is not None:
             stop_process(self.process)
             self.process = None
+
+
+class LoopbackHttpServer:
+    """A threaded HTTP server on 127.0.0.1, serving from a background thread until stopped."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], name: str, port: int = 0) -> None:
+        self._server = ThreadingHTTPServer((LOOPBACK, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self._server.server_address[1]}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
