@@ -37,10 +37,7 @@ class MaintenanceActivities:
     @activity.defn
     def sweep_temp_area(self) -> HostSweep:
         """The seed's age policy on this host's temp area; files leased by running activities are kept."""
-        report = self._temp.sweep()
-        return HostSweep(host_task_queue=self._settings.host_task_queue, removed_files=report.removed_files,
-                         removed_bytes=report.removed_bytes, kept_in_use=report.kept_in_use,
-                         kept_young=report.kept_young, removed=report.removed)
+        return HostSweep(host_task_queue=self._settings.host_task_queue, **self._temp.sweep().model_dump())
 
     @activity.defn
     async def list_worker_hosts(self) -> list[str]:

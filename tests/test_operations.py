@@ -161,7 +161,7 @@ async def test_readme_cli_commands_work_as_written(stack: Stack, client: Client,
         await client.get_schedule_handle("waveflow-cleanup-temp-files").delete()
     health, cleanup, query, listing = outputs[0], outputs[1], outputs[6], outputs[8]
     assert '"healthy"' in health and "unhealthy" not in health
-    assert "removedFiles" in cleanup or "removed_files" in cleanup
+    assert '"host_task_queue":"waveflow@cli-host"' in cleanup and '"removed_files"' in cleanup
     assert "awaiting_decision" in query
     assert f"stem-{env['STEM_ID']}" in listing
     [completion] = stack.standin.accepted(COMPLETION)

@@ -234,15 +234,18 @@ class DeleteRequest(BaseModel):
     allowed_prefixes: tuple[str, ...]
 
 
-class HostSweep(BaseModel):
-    """What one host's temp sweep removed and kept."""
+class SweepReport(BaseModel):
+    """What a temp sweep removed and kept."""
 
+    removed_files: int = 0
+    removed_bytes: int = 0
+    kept_in_use: int = 0
+    kept_young: int = 0
+    removed: list[str] = Field(default_factory=list)
+
+
+class HostSweep(SweepReport):
     host_task_queue: str
-    removed_files: int
-    removed_bytes: int
-    kept_in_use: int
-    kept_young: int
-    removed: list[str]
 
 
 class CleanupReport(BaseModel):

@@ -10,24 +10,15 @@ import re
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from waveflow.errors import TempSpaceError
+from waveflow.models import SweepReport
 
 FILE_PREFIX = "waveflow-"
 OWN_FILE = re.compile(r"^waveflow-stem-(?P<stem>[A-Za-z0-9][A-Za-z0-9._-]{0,127})-[0-9a-f]{8}\.[a-z0-9]+$")
 OWN_FILES_MAX_AGE_SECONDS = 30 * 60
 ANY_FILE_MAX_AGE_SECONDS = 2 * 60 * 60
-
-
-@dataclass
-class SweepReport:
-    removed_files: int = 0
-    removed_bytes: int = 0
-    kept_in_use: int = 0
-    kept_young: int = 0
-    removed: list[str] = field(default_factory=list)
 
 
 class TempArea:
