@@ -97,7 +97,8 @@ class S3Activities:
         with as_application_errors():
             check_duplicate_delete(stem_key=request.stem_key, decided_key=request.decided_key,
                                    computed_hash=request.computed_sha256, decided_hash=request.decided_sha256,
-                                   allowed_prefixes=request.allowed_prefixes)
+                                   allowed_prefixes=self._settings.s3_delete_allowed_prefixes,
+                                   requested_prefixes=request.allowed_prefixes)
             try:
                 head = self._s3.head_object(Bucket=self._bucket, Key=request.stem_key)
             except ClientError as error:

@@ -14,7 +14,8 @@ from temporalio.client import Client
 from devstack.processes import spawn, stop_process
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
 from tests.signals import encode, sine
-from waveflow.models import DedupeDecision
+from waveflow.models import DedupeDecision, HashRequest, StemIngestInput, StemPolicy
+from worker import running_workers
 from workflows.stem_ingest import StemIngestWorkflow
 
 ORIGINAL = "uploads/user-1/keep-me.wav"
@@ -62,6 +63,25 @@ async def test_delete_refused_outside_the_allowed_prefixes(stack: Stack, client:
     body = await decide_by_hand(stack, client, "refuse-prefix", "right", allowed_prefixes=("stems/", "tmp/"))
     assert body["result"]["error_code"] == "delete_refused"
     assert "outside the allowed prefixes stems/, tmp/" in body["result"]["error"]
+    assert ORIGINAL in stack.object_keys()
+
+
+async def test_worker_prefixes_hold_whatever_the_workflow_input_says(stack: Stack, client: Client) -> None:
+    """Anyone able to start a workflow writes its input: the worker's own setting is what guards the delete."""
+    stack.put(ORIGINAL, encode(sine(0.3)))
+    worker_settings = stack.settings.model_copy(update={"s3_delete_allowed_prefixes": ("stems/",)})
+    stack.standin.behaviour.send_decisions = False
+    async with running_workers(client, worker_settings):
+        handle = await client.start_workflow(
+            StemIngestWorkflow.run, StemIngestInput(request=HashRequest(stemId="widened", filepath=ORIGINAL),
+                                                    policy=StemPolicy(delete_allowed_prefixes=("uploads/",))),
+            id="stem-widened", task_queue=worker_settings.temporal_task_queue)
+        [hash_check] = await webhooks(stack, HASH_CHECK)
+        await handle.signal(StemIngestWorkflow.decide, DedupeDecision(
+            duplicate=True, filepath=ORIGINAL, audio_hash=hash_check.body["audio_hash"]))
+        [completion] = await webhooks(stack, COMPLETION)
+    assert completion.body["result"]["error_code"] == "delete_refused"
+    assert "outside the allowed prefixes stems/" in completion.body["result"]["error"]
     assert ORIGINAL in stack.object_keys()
 
 
