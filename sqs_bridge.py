@@ -8,15 +8,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from enum import Enum
+from datetime import timedelta
+from enum import Enum, StrEnum
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import Enum as PrometheusEnum
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -25,9 +30,9 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
-from temporal_client import connect
+from temporal_client import TemporalTrouble, connect, describe_error, probe, trouble_of
+from waveflow.health_http import HealthServer, Verdict
 from waveflow.logs import configure_logging
 from waveflow.messages import ParsedMessage, PoisonMessageError, Task, parse_message
 from waveflow.models import (
@@ -45,13 +50,25 @@ from workflows.stem_ingest import StemIngestWorkflow, workflow_id_for
 
 log = logging.getLogger("waveflow.bridge")
 BATCH_SIZE = 10
-MAX_HANDOVER_BACKOFF_SECONDS = 300
 MAX_POLL_BACKOFF_SECONDS = 30
+RECHECK_TEMPORAL_AFTER_SECONDS = 10.0
+"""Receiving after this long without a word from Temporal needs a fresh probe first."""
 POISON_REASON_ATTRIBUTE = "waveflow-poison-reason"
 MAINTENANCE: dict[Task, tuple[Callable[..., Awaitable[Any]], str]] = {
     Task.CLEANUP_TEMP_FILES: (CleanupTempFilesWorkflow.run, "cleanup"),
     Task.HEALTH_CHECK: (HealthCheckWorkflow.run, "health"),
 }
+
+
+class BridgeState(StrEnum):
+    STARTING = "starting"
+    RECEIVING = "receiving"
+    TEMPORAL_UNAVAILABLE = TemporalTrouble.UNAVAILABLE.value
+    """Paused: Temporal is away or overloaded; probing it at growing intervals, receiving nothing."""
+    MISCONFIGURED = TemporalTrouble.MISCONFIGURED.value
+    """Paused: Temporal refuses the configuration; the error line repeats, receiving nothing."""
+    SQS_UNAVAILABLE = "sqs_unavailable"
+    STOPPED = "stopped"
 
 
 class Handled(Enum):
@@ -61,8 +78,33 @@ class Handled(Enum):
     """A poison message now in the DLQ: delete it here."""
     LEFT_FOR_REDRIVE = "left_for_redrive"
     """A poison message with no DLQ configured: the queue's own redrive policy decides."""
-    RETRY = "retry"
-    """Temporal did not take it: keep it, make it visible again after a backoff."""
+    RELEASED = "released"
+    """Temporal could not take it: visible again at once, while the bridge pauses instead of receiving it again."""
+
+
+class BridgeMetrics:
+    """The bridge's own Prometheus metrics, served on its health address."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.state = PrometheusEnum("waveflow_bridge_state", "What the bridge is doing now",
+                                    states=[state.value for state in BridgeState], registry=self.registry)
+        self.received = Counter("waveflow_bridge_messages_received", "SQS messages received",
+                                registry=self.registry)
+        self.handed_over = Counter("waveflow_bridge_messages_handed_over",
+                                   "Messages Temporal accepted (start or signal), by task", ["task"],
+                                   registry=self.registry)
+        self.poison = Counter("waveflow_bridge_messages_poison",
+                              "Poison messages, by outcome (dead_lettered, left_for_redrive)", ["outcome"],
+                              registry=self.registry)
+        self.released = Counter("waveflow_bridge_messages_released",
+                                "Messages made visible again because Temporal could not take them, by reason",
+                                ["reason"], registry=self.registry)
+        self.pauses = Counter("waveflow_bridge_pauses", "Times the bridge stopped receiving, by reason", ["reason"],
+                              registry=self.registry)
+        self.handover_seconds = Histogram("waveflow_bridge_handover_seconds",
+                                          "Time from a message's receipt to Temporal's acceptance",
+                                          registry=self.registry)
 
 
 @dataclass
@@ -89,6 +131,10 @@ def make_sqs_client(settings: Settings) -> Any:
                         config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30))
 
 
+def rpc_timeout(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.temporal_rpc_timeout_seconds)
+
+
 async def hand_over(client: Client, settings: Settings, parsed: ParsedMessage,
                     sqs_message_id: str) -> WorkflowHandle[Any, Any] | None:
     """Start or signal the workflow a message asks for; returns None when that workflow already ended."""
@@ -98,7 +144,7 @@ async def hand_over(client: Client, settings: Settings, parsed: ParsedMessage,
         return await _start_once(client.start_workflow(
             workflow_run, id=f"{prefix}-{parsed.message_id or sqs_message_id}", task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING))
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, rpc_timeout=rpc_timeout(settings)))
     if isinstance(request, HashRequest):
         return await _start_stem(client, settings, StemIngestInput(request=request, policy=stem_policy(settings)))
     if isinstance(request, DuplicateFileRequest | AudioAnalysisRequest):
@@ -124,7 +170,8 @@ async def _start_stem(client: Client, settings: Settings, start: StemIngestInput
         StemIngestWorkflow.run, start, id=workflow_id_for(request.stemId), task_queue=settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, static_summary=summary, search_attributes=attributes,
-        start_signal="decide" if decision else None, start_signal_args=[decision] if decision else []))
+        start_signal="decide" if decision else None, start_signal_args=[decision] if decision else [],
+        rpc_timeout=rpc_timeout(settings)))
 
 
 async def _start_once(start: Awaitable[WorkflowHandle[Any, Any]]) -> WorkflowHandle[Any, Any] | None:
@@ -142,31 +189,127 @@ def require_queue_url(settings: Settings) -> str:
 
 
 class SqsBridge:
-    def __init__(self, settings: Settings, client: Client, sqs: Any) -> None:
+    """Receives only while Temporal answers: a Temporal outage pauses receiving instead of burning receives."""
+
+    def __init__(self, settings: Settings, client: Client, sqs: Any, metrics: BridgeMetrics | None = None) -> None:
         self._settings = settings
         self._queue_url = require_queue_url(settings)
         self._client = client
         self._sqs = sqs
+        self.metrics = metrics or BridgeMetrics()
+        self._state = BridgeState.STARTING
+        self._detail = ""
+        self._trouble_from_probe = False
+        self._temporal_failures = 0
+        """Consecutive failed calls to Temporal since the last accepted hand-over: the probe backoff grows with it."""
+        self._cautious = False
+        """After a pause, receive one message at a time until Temporal accepts one."""
+        self._paused_at = 0.0
+        self._last_contact = -math.inf
+        self._last_report = -math.inf
+        self._last_tick = time.monotonic()
         self._poll_failures = 0
+        self.metrics.state.state(self._state.value)
+
+    @property
+    def state(self) -> BridgeState:
+        return self._state
+
+    def readiness(self) -> Verdict:
+        return Verdict(self._state is BridgeState.RECEIVING, self._state.value, self._detail)
+
+    def liveness(self) -> Verdict:
+        """Live while the loop turns: its longest wait is a long poll, a hand-over or a pause interval."""
+        stalled_after = 3 * max(self._settings.sqs_wait_time_seconds, self._settings.temporal_rpc_timeout_seconds,
+                                self._settings.bridge_misconfigured_report_seconds, MAX_POLL_BACKOFF_SECONDS)
+        idle = time.monotonic() - self._last_tick
+        return Verdict(idle < stalled_after, self._state.value, f"loop last turned {idle:.0f} s ago")
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("bridge polling %s", self._queue_url)
         while not stop.is_set():
+            self._last_tick = time.monotonic()
+            wait = await self._temporal_gate()
+            if wait:
+                await _sleep_unless(stop, wait)
+                continue
             try:
                 await self.poll_once()
                 self._poll_failures = 0
+                if self._state is BridgeState.SQS_UNAVAILABLE:
+                    self._set_state(BridgeState.RECEIVING)
             except Exception as error:  # SQS unreachable or refusing must not end the daemon
                 self._poll_failures += 1
                 delay = min(2 ** self._poll_failures, MAX_POLL_BACKOFF_SECONDS)
+                self._set_state(BridgeState.SQS_UNAVAILABLE, type(error).__name__)
                 log.warning("receiving from SQS failed (%s); retrying in %s s", type(error).__name__, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await _sleep_unless(stop, delay)
+        self._set_state(BridgeState.STOPPED)
         log.info("bridge stopped")
+
+    async def _temporal_gate(self) -> float:
+        """0 when the bridge may receive now; otherwise how long to wait before asking again."""
+        if self._state is BridgeState.MISCONFIGURED and not self._trouble_from_probe:
+            self._report_misconfiguration()  # a refused hand-over is not something a probe can see mended
+            return self._settings.bridge_misconfigured_report_seconds
+        if (self._state in (BridgeState.RECEIVING, BridgeState.SQS_UNAVAILABLE)
+                and time.monotonic() - self._last_contact < RECHECK_TEMPORAL_AFTER_SECONDS):
+            return 0
+        try:
+            await probe(self._client, rpc_timeout(self._settings))
+        except Exception as error:
+            trouble = trouble_of(error)
+            if trouble is None:
+                raise
+            return self._pause(trouble, describe_error(error), from_probe=True)
+        self._last_contact = time.monotonic()
+        if self._state is not BridgeState.SQS_UNAVAILABLE:
+            previous = self._set_state(BridgeState.RECEIVING)
+            if previous in (BridgeState.TEMPORAL_UNAVAILABLE, BridgeState.MISCONFIGURED):
+                log.info("Temporal answers again after %.0f s: receiving", time.monotonic() - self._paused_at)
+        return 0
+
+    def _pause(self, trouble: TemporalTrouble, detail: str, *, from_probe: bool) -> float:
+        """Stop receiving; returns how long to wait before the next probe."""
+        self._temporal_failures += 1
+        self._cautious = True
+        state = BridgeState(trouble.value)
+        previous = self._set_state(state, detail)
+        self._trouble_from_probe = from_probe
+        if previous is not state:
+            self._paused_at = time.monotonic()
+            self.metrics.pauses.labels(trouble.value).inc()
+        if state is BridgeState.MISCONFIGURED:
+            self._report_misconfiguration()
+            return self._settings.bridge_misconfigured_report_seconds
+        if previous is not state:
+            log.warning("Temporal cannot take work (%s): receiving paused, messages stay on the queue; "
+                        "probing until it answers", detail)
+        return min(2.0 ** self._temporal_failures, self._settings.bridge_probe_max_seconds)
+
+    def _report_misconfiguration(self) -> None:
+        """One line, repeated at most once per report interval, saying what is wrong and what to do."""
+        now = time.monotonic()
+        if now - self._last_report < 0.9 * self._settings.bridge_misconfigured_report_seconds:
+            return
+        self._last_report = now
+        remedy = ("the bridge resumes by itself once Temporal accepts it" if self._trouble_from_probe
+                  else "then restart the bridge")
+        log.error("Temporal refuses the bridge's requests (%s): fix TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, the "
+                  "credentials or the search attributes; %s. Receiving is paused: nothing is taken from the queue",
+                  self._detail, remedy, extra={"bridgeState": self._state.value})
+
+    def _set_state(self, state: BridgeState, detail: str = "") -> BridgeState:
+        previous, self._state, self._detail = self._state, state, detail
+        if previous is not state:
+            self.metrics.state.state(state.value)
+        return previous
 
     async def poll_once(self) -> int:
         """Receive one batch, hand it to Temporal concurrently, delete what Temporal accepted."""
         response = await asyncio.to_thread(
-            self._sqs.receive_message, QueueUrl=self._queue_url, MaxNumberOfMessages=BATCH_SIZE,
+            self._sqs.receive_message, QueueUrl=self._queue_url,
+            MaxNumberOfMessages=1 if self._cautious else BATCH_SIZE,
             WaitTimeSeconds=self._settings.sqs_wait_time_seconds,
             VisibilityTimeout=self._settings.sqs_visibility_timeout_seconds,
             MessageSystemAttributeNames=["ApproximateReceiveCount"])
@@ -175,16 +318,16 @@ class SqsBridge:
                  for item in response.get("Messages", [])]
         if not batch:
             return 0
+        self.metrics.received.inc(len(batch))
         with self._visibility_kept(batch) as unfinished:
             outcomes = await asyncio.gather(*(self._handle(message, unfinished) for message in batch))
         done = [message for message, outcome in zip(batch, outcomes, strict=True)
                 if outcome in (Handled.ACCEPTED, Handled.DEAD_LETTERED)]
         await self._delete(done)
-        retry = [message for message, outcome in zip(batch, outcomes, strict=True) if outcome is Handled.RETRY]
-        if retry:
-            await self._backoff(retry)
-            slowest = max(message.receive_count for message in retry)
-            await asyncio.sleep(min(2 ** slowest, MAX_POLL_BACKOFF_SECONDS))
+        released = [message.receipt_handle for message, outcome in zip(batch, outcomes, strict=True)
+                    if outcome is Handled.RELEASED]
+        if released:
+            await self._change_visibility(released, 0)
         return len(batch)
 
     async def _handle(self, message: Received, unfinished: set[str]) -> Handled:
@@ -194,23 +337,36 @@ class SqsBridge:
             unfinished.discard(message.receipt_handle)
 
     async def _handle_one(self, message: Received) -> Handled:
+        received_at = time.monotonic()
         try:
             parsed = parse_message(message.body)
         except PoisonMessageError as poison:
             return await self._poison(message, str(poison))
-        extra = {"sqsMessageId": message.message_id, "task": parsed.task.value}
+        extra = {"sqsMessageId": message.message_id, "task": parsed.task.value, "receiveCount": message.receive_count}
         if parsed.request is not None:
             extra["stemId"] = parsed.request.stemId
         if parsed.ignored_fields:
             log.warning("ignoring unknown fields %s", parsed.ignored_fields, extra=extra)
         try:
-            handle = await hand_over(self._client, self._settings, parsed, message.message_id)
+            # The SDK retries an unavailable server inside one call: bound the whole call, not each attempt.
+            handle = await asyncio.wait_for(hand_over(self._client, self._settings, parsed, message.message_id),
+                                            timeout=2 * self._settings.temporal_rpc_timeout_seconds)
         except PoisonMessageError as poison:
             return await self._poison(message, str(poison))
-        except RPCError as error:
-            log.warning("Temporal did not accept the message (%s); it stays on the queue", error.status.name,
-                        extra=extra)
-            return Handled.RETRY
+        except Exception as error:
+            trouble = trouble_of(error)
+            if trouble is None:
+                raise
+            self._pause(trouble, describe_error(error), from_probe=False)
+            self.metrics.released.labels(trouble.value).inc()
+            log.warning("Temporal did not take the message (%s); it is visible again for when Temporal is back",
+                        describe_error(error), extra=extra)
+            return Handled.RELEASED
+        self._last_contact = time.monotonic()
+        self._temporal_failures = 0
+        self._cautious = False
+        self.metrics.handed_over.labels(parsed.task.value).inc()
+        self.metrics.handover_seconds.observe(time.monotonic() - received_at)
         if handle is None:
             log.info("stem already finished; message acknowledged without a new run", extra=extra)
         else:
@@ -220,6 +376,7 @@ class SqsBridge:
     async def _poison(self, message: Received, reason: str) -> Handled:
         dlq = self._settings.sqs_dlq_url
         if not dlq:
+            self.metrics.poison.labels(Handled.LEFT_FOR_REDRIVE.value).inc()
             log.error("poison message left for the queue's redrive policy: %s", reason,
                       extra={"sqsMessageId": message.message_id, "receiveCount": message.receive_count})
             return Handled.LEFT_FOR_REDRIVE
@@ -228,6 +385,7 @@ class SqsBridge:
             MessageAttributes={POISON_REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:1000]},
                                "waveflow-source-message-id": {"DataType": "String",
                                                               "StringValue": message.message_id}})
+        self.metrics.poison.labels(Handled.DEAD_LETTERED.value).inc()
         log.error("poison message moved to the dead-letter queue: %s", reason,
                   extra={"sqsMessageId": message.message_id})
         return Handled.DEAD_LETTERED
@@ -250,11 +408,6 @@ class SqsBridge:
         finally:
             keeper.cancel()
 
-    async def _backoff(self, messages: list[Received]) -> None:
-        for message in messages:
-            delay = min(2 ** message.receive_count, MAX_HANDOVER_BACKOFF_SECONDS)
-            await self._change_visibility([message.receipt_handle], delay)
-
     async def _change_visibility(self, receipt_handles: list[str], seconds: int) -> None:
         entries = [{"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": seconds}
                    for index, handle in enumerate(receipt_handles)]
@@ -275,13 +428,26 @@ class SqsBridge:
                         failed.get("Code"))
 
 
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
 async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for received in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(received, stop.set)
-    client = await connect()
-    await SqsBridge(settings, client, make_sqs_client(settings)).run(stop)
+    # Lazy: a bridge started while Temporal is away waits for it, paused, instead of exiting.
+    client = await connect(lazy=True)
+    bridge = SqsBridge(settings, client, make_sqs_client(settings))
+    health = (HealthServer(settings.bridge_health_bind_address, bridge.liveness, bridge.readiness,
+                           bridge.metrics.registry).start() if settings.bridge_health_bind_address else None)
+    try:
+        await bridge.run(stop)
+    finally:
+        if health is not None:
+            health.stop()
 
 
 def main() -> None:

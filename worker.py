@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -34,7 +36,8 @@ from activities.s3 import S3Activities, make_s3_client
 from activities.temp import TempActivities
 from activities.webhooks import WebhookActivities
 from sqs_bridge import make_sqs_client
-from temporal_client import connect
+from temporal_client import connect, describe_error, probe, trouble_of
+from waveflow.health_http import HealthServer, Verdict
 from waveflow.logs import configure_logging
 from waveflow.settings import Settings, load_settings
 from waveflow.tempfiles import TempArea
@@ -43,6 +46,7 @@ from workflows.stem_ingest import StemIngestWorkflow
 
 log = logging.getLogger("waveflow.worker")
 GRACEFUL_SHUTDOWN = timedelta(seconds=60)
+HEALTH_PROBE_EVERY = timedelta(seconds=5)
 CLEANUP_EVERY = timedelta(minutes=30)
 
 
@@ -116,6 +120,47 @@ def _metrics_runtime(settings: Settings) -> Runtime | None:
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=settings.metrics_bind_address)))
 
 
+class WorkerHealth:
+    """Ready while both workers run and Temporal answered a recent probe; live while the workers and loop run."""
+
+    def __init__(self, client: Client, workers: list[Worker], settings: Settings) -> None:
+        self._client = client
+        self._workers = workers
+        self._timeout = timedelta(seconds=settings.temporal_rpc_timeout_seconds)
+        self._last_tick = time.monotonic()
+        self._last_answer = -math.inf
+        self._trouble = "not probed yet"
+
+    async def watch(self) -> None:
+        while True:
+            self._last_tick = time.monotonic()
+            try:
+                await probe(self._client, self._timeout)
+                self._last_answer, self._trouble = time.monotonic(), ""
+            except Exception as error:
+                if trouble_of(error) is None:
+                    raise
+                self._trouble = f"Temporal: {describe_error(error)}"
+            await asyncio.sleep(HEALTH_PROBE_EVERY.total_seconds())
+
+    def _stopped_workers(self) -> list[str]:
+        return [worker.task_queue for worker in self._workers if not worker.is_running]
+
+    def liveness(self) -> Verdict:
+        stopped = self._stopped_workers()
+        idle = time.monotonic() - self._last_tick
+        stalled = idle > 3 * HEALTH_PROBE_EVERY.total_seconds() + self._timeout.total_seconds()
+        detail = f"workers stopped: {', '.join(stopped)}" if stopped else f"loop last turned {idle:.0f} s ago"
+        return Verdict(not stopped and not stalled, "running" if not stopped else "stopped", detail)
+
+    def readiness(self) -> Verdict:
+        stopped = self._stopped_workers()
+        if stopped:
+            return Verdict(False, "stopped", f"workers stopped: {', '.join(stopped)}")
+        recent = time.monotonic() - self._last_answer < 2 * HEALTH_PROBE_EVERY.total_seconds()
+        return Verdict(recent, "polling" if recent else "temporal_unavailable", self._trouble)
+
+
 async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -123,10 +168,17 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(received, stop.set)
     client = await connect(_metrics_runtime(settings))
     await ensure_cleanup_schedule(client, settings)
-    async with running_workers(client, settings):
+    async with running_workers(client, settings) as workers:
+        health = WorkerHealth(client, workers, settings)
+        watcher = asyncio.create_task(health.watch())
+        server = (HealthServer(settings.worker_health_bind_address, health.liveness, health.readiness).start()
+                  if settings.worker_health_bind_address else None)
         log.info("worker polling %s and %s", settings.temporal_task_queue, settings.host_task_queue)
         await stop.wait()
         log.info("stopping: finishing running activities")
+        watcher.cancel()
+        if server is not None:
+            server.stop()
     log.info("worker stopped")
 
 

@@ -58,7 +58,8 @@ def main() -> None:
     standin = NestJsStandIn(send_to_sqs=lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body)).start()
     env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": BUCKET, "SQS_QUEUE_URL": queue_url,
            "WEBHOOK_URL": standin.url, "TEMP_DIR": str(work / "temp"), "METRICS_BIND_ADDRESS": "",
-           "SQS_WAIT_TIME_SECONDS": "2", "LOG_LEVEL": "WARNING"}
+           "WORKER_HEALTH_BIND_ADDRESS": "", "BRIDGE_HEALTH_BIND_ADDRESS": "", "SQS_WAIT_TIME_SECONDS": "2",
+           "LOG_LEVEL": "WARNING"}
     children = [spawn("worker.py", env, work / "worker.log"), spawn("sqs_bridge.py", env, work / "bridge.log")]
     try:
         s3 = aws.s3()

@@ -75,7 +75,9 @@ def main() -> None:
         standin.start()
         env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": BUCKET, "SQS_QUEUE_URL": queue_url,
                "WEBHOOK_URL": standin.url, "TEMP_DIR": str(STATE / "temp"), "SQS_WAIT_TIME_SECONDS": "2",
-               "METRICS_BIND_ADDRESS": f"{LOOPBACK}:{_port(9464)}", "TEMPORAL_SEARCH_ATTRIBUTES": "true"}
+               "METRICS_BIND_ADDRESS": f"{LOOPBACK}:{_port(9464)}", "TEMPORAL_SEARCH_ATTRIBUTES": "true",
+               "WORKER_HEALTH_BIND_ADDRESS": f"{LOOPBACK}:{_port(9465)}",
+               "BRIDGE_HEALTH_BIND_ADDRESS": f"{LOOPBACK}:{_port(9466)}"}
         children = [spawn(script, env, STATE / f"{Path(script).stem}.log") for script in ("worker.py", "sqs_bridge.py")]
         print(f"worker (pid {children[0].pid}) and bridge (pid {children[1].pid}) started; logs in {STATE}/",
               flush=True)
@@ -93,7 +95,8 @@ def main() -> None:
             print(f"workflow in the Temporal UI: {temporal.ui_url}/namespaces/default/workflows/stem-{stem_id}")
         remaining = sorted(item["Key"] for item in aws.s3().list_objects_v2(Bucket=BUCKET).get("Contents", []))
         print("\nobjects in S3 now:", *remaining, sep="\n  ")
-        print(f"\nTemporal UI: {temporal.ui_url}   metrics: http://{env['METRICS_BIND_ADDRESS']}/metrics")
+        print(f"\nTemporal UI: {temporal.ui_url}   worker metrics: http://{env['METRICS_BIND_ADDRESS']}/metrics"
+              f"   bridge metrics: http://{env['BRIDGE_HEALTH_BIND_ADDRESS']}/metrics")
         if not once:
             print("the stack keeps running; press Ctrl-C to stop it", flush=True)
             stop = threading.Event()

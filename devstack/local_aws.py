@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -51,6 +52,13 @@ class LocalAws:
     def create_bucket(self, name: str) -> None:
         self.s3().create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
 
-    def create_queue(self, name: str, visibility_timeout: int = 30) -> str:
-        return self.sqs().create_queue(QueueName=name,
-                                       Attributes={"VisibilityTimeout": str(visibility_timeout)})["QueueUrl"]
+    def create_queue(self, name: str, visibility_timeout: int = 30, dead_letter_queue_url: str | None = None,
+                     max_receive_count: int = 5) -> str:
+        """A queue; with `dead_letter_queue_url`, SQS itself moves a message there after `max_receive_count`."""
+        attributes = {"VisibilityTimeout": str(visibility_timeout)}
+        if dead_letter_queue_url:
+            arn = self.sqs().get_queue_attributes(QueueUrl=dead_letter_queue_url,
+                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": arn,
+                                                      "maxReceiveCount": str(max_receive_count)})
+        return self.sqs().create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]

@@ -42,7 +42,7 @@ class NestJsStandIn:
         self.received: list[ReceivedWebhook] = []
         self._known_hashes: dict[str, str] = {}
         self._in_progress: dict[str, int] = {}
-        self._send_to_sqs = send_to_sqs
+        self.send_to_sqs = send_to_sqs
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._server = LoopbackHttpServer(self._handler_class(), "nestjs-standin", port)
@@ -117,7 +117,7 @@ class NestJsStandIn:
 
     def _decide(self, hash_check: dict[str, Any]) -> None:
         """The server's rule: a hash seen before under another stem makes this one a duplicate."""
-        if self._send_to_sqs is None or not self.behaviour.send_decisions:
+        if self.send_to_sqs is None or not self.behaviour.send_decisions:
             return
         stem_id, audio_hash = hash_check["stemId"], hash_check["audio_hash"]
         with self._lock:
@@ -133,7 +133,7 @@ class NestJsStandIn:
                         "args": [], "kwargs": {**common, "timestamp": hash_check.get("timestamp"),
                                                "original_filename": hash_check.get("original_filename"),
                                                "num_peaks": 4000, "upstreamId": f"upstream-{stem_id}"}}
-        self._send_to_sqs(json.dumps(envelope))
+        self.send_to_sqs(json.dumps(envelope))
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         standin = self

@@ -81,6 +81,8 @@ class TemporalDevServer:
     ui_port: int
     db_file: Path | None = None
     log_file: Path | None = None
+    search_attributes: bool = True
+    """Register WaveFlow's search attributes at start, as an operator does once per namespace."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -93,12 +95,13 @@ class TemporalDevServer:
 
     def start(self) -> TemporalDevServer:
         command = [temporal_cli(), "server", "start-dev", "--ip", LOOPBACK, "--port", str(self.port),
-                   "--ui-port", str(self.ui_port), "--log-level", "warn",
-                   "--search-attribute", "WaveFlowUserId=Keyword",
-                   "--search-attribute", "WaveFlowTrackId=Keyword",
-                   "--search-attribute", "WaveFlowStage=Keyword"]
+                   "--ui-port", str(self.ui_port), "--log-level", "warn"]
+        if self.search_attributes:
+            command += ["--search-attribute", "WaveFlowUserId=Keyword", "--search-attribute", "WaveFlowTrackId=Keyword",
+                        "--search-attribute", "WaveFlowStage=Keyword"]
         if self.db_file is not None:
             command += ["--db-filename", str(self.db_file)]
+
         output = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
                                         start_new_session=True, env={**os.environ, "TEMPORAL_ADDRESS": ""})

@@ -89,7 +89,8 @@ class Stack:
         return {"S3_BUCKET_NAME": self.bucket, "SQS_QUEUE_URL": self.queue_url, "WEBHOOK_URL": self.standin.url,
                 "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue, "WORKER_HOST_ID": settings.worker_host_id,
                 "TEMP_DIR": str(settings.temp_dir), "SQS_WAIT_TIME_SECONDS": str(settings.sqs_wait_time_seconds),
-                "METRICS_BIND_ADDRESS": "", "LOG_LEVEL": "INFO"}
+                "METRICS_BIND_ADDRESS": "", "WORKER_HEALTH_BIND_ADDRESS": "", "BRIDGE_HEALTH_BIND_ADDRESS": "",
+                "LOG_LEVEL": "INFO"}
 
 
 def hash_request(stem_id: str, key: str, **extra: Any) -> dict[str, Any]:
@@ -110,7 +111,8 @@ def stack(local_aws: LocalAws, temporal_server: TemporalDevServer, tmp_path: Pat
     settings = Settings(s3_bucket_name=name, sqs_queue_url=queue_url, webhook_url=standin.url,
                         temporal_task_queue=f"tq-{name}", worker_host_id=f"host-{name}",
                         temp_dir=tmp_path / "waveflow-temp", sqs_wait_time_seconds=1,
-                        metrics_bind_address="", dedupe_decision_timeout_seconds=120)
+                        metrics_bind_address="", worker_health_bind_address="", bridge_health_bind_address="",
+                        dedupe_decision_timeout_seconds=120)
     yield Stack(local_aws, settings, standin, name, queue_url)
     standin.stop()
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
-from devstack.processes import TemporalDevServer, free_port, spawn, stop_process
+from devstack.processes import spawn, stop_process
 from sqs_bridge import POISON_REASON_ATTRIBUTE, SqsBridge, make_sqs_client
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, hash_request, services_running, webhooks
 from tests.signals import encode, sine
@@ -97,37 +96,6 @@ async def test_poison_without_dead_letter_queue_is_kept_and_logged_each_receive(
     poison_logs = [record for record in caplog.records if "redrive" in record.getMessage()]
     assert len(poison_logs) == 2 and "unknown task 'app.tasks.make_coffee'" in poison_logs[0].getMessage()
     assert stack.queue_depth() == 1
-
-
-async def test_messages_wait_out_a_temporal_outage_and_each_becomes_one_workflow(
-        stack: Stack, tmp_path: Path) -> None:
-    server = TemporalDevServer(port=free_port(), ui_port=free_port(), db_file=tmp_path / "temporal.db",
-                               log_file=tmp_path / "temporal.log").start()
-    try:
-        client = await Client.connect(server.address, data_converter=pydantic_data_converter)
-        settings = stack.settings.model_copy(update={"sqs_visibility_timeout_seconds": 5})
-        stack.standin.behaviour.send_decisions = False
-        for index in range(5):
-            stack.put(f"uploads/o{index}.wav", encode(sine(0.1)))
-        server.stop()
-        async with bridge_running(client, settings):
-            for index in range(5):
-                stack.send(hash_request(f"o{index}", f"uploads/o{index}.wav"))
-            await asyncio.sleep(12)
-            assert stack.queue_depth() == 5, "nothing is acknowledged while Temporal is down"
-            await asyncio.to_thread(server.start)
-            async with running_workers(client, settings):
-                await webhooks(stack, HASH_CHECK, 5, timeout=120)
-                deadline = time.monotonic() + 30
-                while stack.queue_depth() and time.monotonic() < deadline:
-                    await asyncio.sleep(0.5)
-        assert stack.queue_depth() == 0
-        for index in range(5):
-            assert await stem_runs(client, f"o{index}") == 1
-        assert sorted(item.body["stemId"] for item in stack.standin.accepted(HASH_CHECK)) == [
-            f"o{index}" for index in range(5)]
-    finally:
-        server.stop()
 
 
 async def test_bridge_killed_mid_batch_loses_nothing_and_runs_nothing_twice(

@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     temporal_search_attributes: bool = False
     """Set WaveFlowUserId, WaveFlowTrackId and WaveFlowStage on stems; they must be registered first."""
     max_concurrent_activities: int = Field(default=32, ge=1)
+    worker_health_bind_address: str = "0.0.0.0:9465"
+    """The worker's /livez and /readyz; empty disables."""
+    bridge_health_bind_address: str = "0.0.0.0:9466"
+    """The bridge's /livez, /readyz and /metrics; empty disables."""
+    temporal_rpc_timeout_seconds: float = Field(default=10.0, gt=0)
+    """One call to Temporal (a hand-over, a probe) gives up after this long."""
+    bridge_probe_max_seconds: float = Field(default=30.0, gt=0)
+    """While Temporal is unavailable, the bridge probes it at growing intervals up to this one."""
+    bridge_misconfigured_report_seconds: float = Field(default=60.0, gt=0)
+    """While Temporal refuses the configuration, the bridge repeats its error line at this interval."""
 
     @field_validator("log_level")
     @classmethod
