@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import Enum as PrometheusEnum
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -54,6 +54,10 @@ MAX_POLL_BACKOFF_SECONDS = 30
 RECHECK_TEMPORAL_AFTER_SECONDS = 10.0
 """Receiving after this long without a word from Temporal needs a fresh probe first."""
 POISON_REASON_ATTRIBUTE = "waveflow-poison-reason"
+TASK_ID_MEMO = "taskId"
+"""Memo of a stem run: the message that started it, so that its redelivery never starts another run."""
+RERUNNABLE = {WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.CANCELED, WorkflowExecutionStatus.TERMINATED,
+              WorkflowExecutionStatus.TIMED_OUT}
 MAINTENANCE: dict[Task, tuple[Callable[..., Awaitable[Any]], str]] = {
     Task.CLEANUP_TEMP_FILES: (CleanupTempFilesWorkflow.run, "cleanup"),
     Task.HEALTH_CHECK: (HealthCheckWorkflow.run, "health"),
@@ -137,16 +141,21 @@ def rpc_timeout(settings: Settings) -> timedelta:
 
 async def hand_over(client: Client, settings: Settings, parsed: ParsedMessage,
                     sqs_message_id: str) -> WorkflowHandle[Any, Any] | None:
-    """Start or signal the workflow a message asks for; returns None when that workflow already ended."""
+    """Start or signal the workflow a message asks for; returns None when the message asks for nothing new."""
     request = parsed.request
+    task_id = parsed.message_id or sqs_message_id
     if parsed.task in MAINTENANCE:
         workflow_run, prefix = MAINTENANCE[parsed.task]
-        return await _start_once(client.start_workflow(
-            workflow_run, id=f"{prefix}-{parsed.message_id or sqs_message_id}", task_queue=settings.temporal_task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, rpc_timeout=rpc_timeout(settings)))
+        try:
+            return await client.start_workflow(
+                workflow_run, id=f"{prefix}-{task_id}", task_queue=settings.temporal_task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, rpc_timeout=rpc_timeout(settings))
+        except WorkflowAlreadyStartedError:
+            return None
     if isinstance(request, HashRequest):
-        return await _start_stem(client, settings, StemIngestInput(request=request, policy=stem_policy(settings)))
+        return await _start_stem(client, settings, StemIngestInput(request=request, policy=stem_policy(settings)),
+                                 task_id)
     if isinstance(request, DuplicateFileRequest | AudioAnalysisRequest):
         duplicate = isinstance(request, DuplicateFileRequest)
         decision = DedupeDecision(duplicate=duplicate, filepath=request.filepath, audio_hash=request.audio_hash,
@@ -154,31 +163,40 @@ async def hand_over(client: Client, settings: Settings, parsed: ParsedMessage,
                                   upstream_id=None if duplicate else request.upstreamId)
         stem = HashRequest.model_validate(request.model_dump(exclude={"audio_hash", "num_peaks", "upstreamId"}))
         start = StemIngestInput(request=stem, policy=stem_policy(settings), send_hash_check=False)
-        return await _start_stem(client, settings, start, decision)
+        return await _start_stem(client, settings, start, task_id, decision)
     raise PoisonMessageError(f"{parsed.task.value} carries no request")
 
 
-async def _start_stem(client: Client, settings: Settings, start: StemIngestInput,
+async def _start_stem(client: Client, settings: Settings, start: StemIngestInput, task_id: str,
                       decision: DedupeDecision | None = None) -> WorkflowHandle[Any, Any] | None:
+    """Starts `stem-<stemId>`, joins its running run, or, when its last run did not succeed and this is a new
+    message (not a redelivery of the one that started that run), runs it again."""
     request = start.request
+    workflow_id = workflow_id_for(request.stemId)
     summary = (f"{request.original_filename or request.filepath} · user {request.userId or '-'}"
                f" · track {request.trackId or '-'}")
     attributes = TypedSearchAttributes([
         SearchAttributePair(key, value) for key, value in ((USER_ID, request.userId), (TRACK_ID, request.trackId))
         if value]) if start.policy.search_attributes else None
-    return await _start_once(client.start_workflow(
-        StemIngestWorkflow.run, start, id=workflow_id_for(request.stemId), task_queue=settings.temporal_task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, static_summary=summary, search_attributes=attributes,
-        start_signal="decide" if decision else None, start_signal_args=[decision] if decision else [],
-        rpc_timeout=rpc_timeout(settings)))
 
+    async def start_run(reuse: WorkflowIDReusePolicy) -> WorkflowHandle[Any, Any]:
+        return await client.start_workflow(
+            StemIngestWorkflow.run, start, id=workflow_id, task_queue=settings.temporal_task_queue,
+            id_reuse_policy=reuse, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, static_summary=summary,
+            search_attributes=attributes, memo={TASK_ID_MEMO: task_id},
+            start_signal="decide" if decision else None, start_signal_args=[decision] if decision else [],
+            rpc_timeout=rpc_timeout(settings))
 
-async def _start_once(start: Awaitable[WorkflowHandle[Any, Any]]) -> WorkflowHandle[Any, Any] | None:
-    """A start that joins the running workflow of that id, and does nothing when that workflow already ended."""
     try:
-        return await start
+        return await start_run(WorkflowIDReusePolicy.REJECT_DUPLICATE)
     except WorkflowAlreadyStartedError:
+        pass
+    last_run = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc_timeout(settings))
+    if last_run.status not in RERUNNABLE or (await last_run.memo()).get(TASK_ID_MEMO) == task_id:
+        return None
+    try:
+        return await start_run(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
+    except WorkflowAlreadyStartedError:  # succeeded meanwhile, or another bridge started the re-run
         return None
 
 

@@ -25,7 +25,7 @@ class AudioActivities:
         self._s3 = s3
         self._temp = temp_area
 
-    @activity.defn
+    @activity.defn(name="analyse_audio")
     def analyse_audio(self, request: AnalyseRequest) -> AnalysisOutcome:
         with as_application_errors():
             source, fetched_here = self._local_copy(request)

@@ -34,12 +34,12 @@ class MaintenanceActivities:
         self._sqs = sqs
         self._http = http
 
-    @activity.defn
+    @activity.defn(name="sweep_temp_area")
     def sweep_temp_area(self) -> HostSweep:
         """The seed's age policy on this host's temp area; files leased by running activities are kept."""
         return HostSweep(host_task_queue=self._settings.host_task_queue, **self._temp.sweep().model_dump())
 
-    @activity.defn
+    @activity.defn(name="list_worker_hosts")
     async def list_worker_hosts(self) -> list[str]:
         """Host queues of the workers polling the shared queue now: each worker's identity is its host queue."""
         client = activity.client()
@@ -49,7 +49,7 @@ class MaintenanceActivities:
         prefix = f"{self._settings.temporal_task_queue}@"
         return sorted({poller.identity for poller in response.pollers if poller.identity.startswith(prefix)})
 
-    @activity.defn
+    @activity.defn(name="check_health")
     async def check_health(self) -> HealthReport:
         checks = await asyncio.gather(self._check_s3(), self._check_sqs(), self._check_webhook(),
                                       asyncio.to_thread(self._check_temp_area))

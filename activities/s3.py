@@ -82,7 +82,7 @@ class S3Activities:
         return DownloadedObject(local_path=str(path), sha256=sha256, size=size, etag=etag,
                                 version_id=head.get("VersionId"), host_task_queue=self._settings.host_task_queue)
 
-    @activity.defn
+    @activity.defn(name="download_and_hash")
     def download_and_hash(self, request: DownloadRequest) -> DownloadedObject:
         with as_application_errors():
             return self.fetch(request.stem_id, request.key, request.max_size_bytes)
@@ -91,7 +91,7 @@ class S3Activities:
         with path.open("rb") as body:
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
 
-    @activity.defn
+    @activity.defn(name="delete_duplicate")
     def delete_duplicate(self, request: DeleteRequest) -> None:
         """Deletes the stem's own object, and only while it is still exactly the one WaveFlow hashed."""
         with as_application_errors():

@@ -11,7 +11,7 @@ class TempActivities:
     def __init__(self, temp_area: TempArea) -> None:
         self._temp = temp_area
 
-    @activity.defn
+    @activity.defn(name="remove_stem_files")
     def remove_stem_files(self, stem_id: str) -> list[str]:
         removed = self._temp.remove_stem_files(stem_id)
         if removed:

@@ -26,7 +26,7 @@ class WebhookActivities:
         self._secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         self._http = http
 
-    @activity.defn
+    @activity.defn(name="send_webhook")
     async def send_webhook(self, delivery: WebhookDelivery) -> int:
         """POST the body; 2xx returns the status, 4xx but 408/425/429 is final, anything else is retried."""
         body = json.dumps(delivery.body, separators=(",", ":"), sort_keys=True).encode("utf-8")

@@ -97,8 +97,8 @@ class TemporalDevServer:
         command = [temporal_cli(), "server", "start-dev", "--ip", LOOPBACK, "--port", str(self.port),
                    "--ui-port", str(self.ui_port), "--log-level", "warn"]
         if self.search_attributes:
-            command += ["--search-attribute", "WaveFlowUserId=Keyword", "--search-attribute", "WaveFlowTrackId=Keyword",
-                        "--search-attribute", "WaveFlowStage=Keyword"]
+            for name in ("WaveFlowUserId", "WaveFlowTrackId", "WaveFlowStage", "WaveFlowErrorCode"):
+                command += ["--search-attribute", f"{name}=Keyword"]
         if self.db_file is not None:
             command += ["--db-filename", str(self.db_file)]
 

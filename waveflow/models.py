@@ -83,6 +83,8 @@ class StemIngestInput(BaseModel):
     policy: StemPolicy = StemPolicy()
     send_hash_check: bool = True
     """False when a decision arrived for a stem WaveFlow never hashed: hash it, then act on the decision."""
+    decision: DedupeDecision | None = None
+    """A decision known at start: one that came after the previous run stopped waiting for it."""
 
 
 class Stage(StrEnum):
@@ -193,8 +195,17 @@ class StemStatus(BaseModel):
     audio_hash: str | None = None
     file_size: int | None = None
     decision: DedupeDecision | None = None
+    conflicting_decisions: list[DedupeDecision] = Field(default_factory=list)
+    """Later decisions that differ from the one in force: recorded, logged, not acted upon."""
     result: AnalysisResult | DuplicateDeletedResult | None = None
     error: FailureResult | None = None
+
+
+class DecisionReceipt(BaseModel):
+    """What the `decide` update answers; a refused decision is a rejected update carrying the reason."""
+
+    outcome: Literal["accepted", "already_decided"]
+    decision_in_force: DedupeDecision
 
 
 class StemOutcome(BaseModel):

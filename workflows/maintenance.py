@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
 HOST_PICKUP_TIMEOUT = timedelta(seconds=30)
 
 
-@workflow.defn
+@workflow.defn(name="CleanupTempFilesWorkflow")
 class CleanupTempFilesWorkflow:
     """Sweeps the temp area of every live worker host, each on its own host queue."""
 
@@ -43,7 +43,7 @@ class CleanupTempFilesWorkflow:
             return None
 
 
-@workflow.defn
+@workflow.defn(name="HealthCheckWorkflow")
 class HealthCheckWorkflow:
     """S3, SQS, the webhook server and the temp area, as one structured report."""
 

@@ -5,3 +5,4 @@ from temporalio.common import SearchAttributeKey
 USER_ID = SearchAttributeKey.for_keyword("WaveFlowUserId")
 TRACK_ID = SearchAttributeKey.for_keyword("WaveFlowTrackId")
 STAGE = SearchAttributeKey.for_keyword("WaveFlowStage")
+ERROR_CODE = SearchAttributeKey.for_keyword("WaveFlowErrorCode")

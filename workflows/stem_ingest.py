@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError, TimeoutType
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.audio import AudioActivities
@@ -22,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         AnalyseRequest,
         AnalysisResult,
         CompletionPayload,
+        DecisionReceipt,
         DedupeDecision,
         DeleteRequest,
         DownloadedObject,
@@ -36,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookDelivery,
         WebhookKind,
     )
-    from workflows.search_attributes import STAGE
+    from workflows.search_attributes import ERROR_CODE, STAGE
 
 IO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                        maximum_interval=timedelta(seconds=60))
@@ -45,6 +48,9 @@ HOST_PICKUP_TIMEOUT = timedelta(minutes=1)
 ANALYSIS_HEARTBEAT = timedelta(seconds=10)
 DOWNLOAD_HEARTBEAT = timedelta(seconds=15)
 SHORT_STEP = timedelta(seconds=60)
+CANCELLED = "cancelled"
+WAITED = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+"""For steps that write: a cancelled stem ends only once they stopped, so nothing is written after its end."""
 
 
 def workflow_id_for(stem_id: str) -> str:
@@ -57,25 +63,48 @@ class StemFailedError(Exception):
         self.failure = failure
 
 
-@workflow.defn
+@workflow.defn(name="StemIngestWorkflow")
 class StemIngestWorkflow:
     @workflow.init
     def __init__(self, params: StemIngestInput) -> None:
         self._input = params
-        self._decision: DedupeDecision | None = None
+        self._decision: DedupeDecision | None = params.decision
         self._status = StemStatus(stem_id=params.request.stemId, stage=Stage.DOWNLOADING,
-                                  filepath=params.request.filepath)
+                                  filepath=params.request.filepath, decision=params.decision)
 
-    @workflow.signal
+    @workflow.signal(name="decide")
     def decide(self, decision: DedupeDecision) -> None:
-        """The server's dedupe decision; the first one counts, later copies (redeliveries) are ignored."""
+        """The server's dedupe decision (the SQS path); the first one counts, a different later one is recorded."""
+        self._record(decision)
+
+    @workflow.update(name="decide")
+    def decide_checked(self, decision: DedupeDecision) -> DecisionReceipt:
+        """The same decision for servers with a Temporal client: checked first, answered."""
+        return self._record(decision)
+
+    @decide_checked.validator
+    def _refuse_a_decision_for_something_else(self, decision: DedupeDecision) -> None:
+        request = self._input.request
+        if decision.filepath != request.filepath:
+            raise ValueError(f"refused: the decision names {decision.filepath!r} but this stem's object is "
+                             f"{request.filepath!r}")
+        known = self._status.audio_hash
+        if decision.audio_hash and known and decision.audio_hash.lower() != known:
+            raise ValueError(f"refused: the decision's audio_hash {decision.audio_hash} differs from the hash "
+                             f"WaveFlow computed ({known})")
+
+    def _record(self, decision: DedupeDecision) -> DecisionReceipt:
         if self._decision is None:
             self._decision = decision
             self._status.decision = decision
-        elif decision != self._decision:
-            workflow.logger.warning("ignoring a second, different decision for %s", self._status.stem_id)
+            return DecisionReceipt(outcome="accepted", decision_in_force=decision)
+        if decision != self._decision and decision not in self._status.conflicting_decisions:
+            self._status.conflicting_decisions.append(decision)
+            workflow.logger.warning("a second, different decision for %s is recorded but not acted upon: %s "
+                                    "(in force: %s)", self._status.stem_id, decision, self._decision)
+        return DecisionReceipt(outcome="already_decided", decision_in_force=self._decision)
 
-    @workflow.query
+    @workflow.query(name="status")
     def status(self) -> StemStatus:
         return self._status
 
@@ -97,22 +126,52 @@ class StemIngestWorkflow:
             self._status.result = result
             completion = self._completion("SUCCESS", result, started)
         except StemFailedError as failed:
-            self._status.error = failed.failure
-            completion = self._completion("FAILURE", failed.failure, started)
+            completion = self._failed(failed.failure, started)
+        except asyncio.CancelledError:
+            completion = self._failed(FailureResult(error="the stem was cancelled; the original file is kept",
+                                                    error_code=CANCELLED), started)
         if downloaded is not None:
             await self._remove_temp_files(downloaded)
         self._enter(Stage.SENDING_COMPLETION)
         try:
-            await self._deliver(WebhookKind.COMPLETION, completion.model_dump(mode="json"))
+            await self._deliver_completion(completion)
         except StemFailedError as failed:
             self._status.error = failed.failure
             self._enter(Stage.FAILED)
             raise ApplicationError(failed.failure.error, type=failed.failure.error_code, non_retryable=True) from None
-        self._enter(Stage.COMPLETED if completion.status == "SUCCESS" else Stage.FAILED)
         workflow.metric_meter().create_counter(
             "waveflow_stems_completed", "Stems that ended, by outcome"
         ).add(1, {"outcome": completion.status.lower()})
-        return StemOutcome(status=completion.status, completion=completion)
+        if completion.status == "SUCCESS":
+            self._enter(Stage.COMPLETED)
+            return StemOutcome(status=completion.status, completion=completion)
+        return self._end_failed()
+
+    def _failed(self, failure: FailureResult, started: datetime) -> CompletionPayload:
+        self._status.error = failure
+        return self._completion("FAILURE", failure, started)
+
+    async def _deliver_completion(self, completion: CompletionPayload) -> None:
+        body = completion.model_dump(mode="json")
+        try:
+            await self._deliver(WebhookKind.COMPLETION, body)
+        except asyncio.CancelledError:  # the work is over either way: the server must still hear how it ended
+            await self._deliver(WebhookKind.COMPLETION, body)
+
+    def _end_failed(self) -> NoReturn:
+        """After the FAILURE webhook: a late decision starts the decision-only run; otherwise the run fails (red in
+        the UI, found by `ExecutionStatus='Failed'`, re-runnable) or, when cancelled, ends cancelled."""
+        failure = self._status.error
+        assert failure is not None
+        self._enter(Stage.FAILED)
+        if self._input.policy.search_attributes:
+            workflow.upsert_search_attributes([ERROR_CODE.value_set(failure.error_code)])
+        if failure.error_code == DecisionTimeoutError.code and self._decision is not None:
+            workflow.continue_as_new(self._input.model_copy(update={"send_hash_check": False,
+                                                                   "decision": self._decision}))
+        if failure.error_code == CANCELLED:
+            raise asyncio.CancelledError(failure.error)
+        raise ApplicationError(failure.error, type=failure.error_code, non_retryable=True)
 
     def _enter(self, stage: Stage) -> None:
         self._status.stage = stage
@@ -127,6 +186,7 @@ class StemIngestWorkflow:
             DownloadRequest(stem_id=request.stemId, key=request.filepath,
                             max_size_bytes=self._input.policy.max_file_size_bytes),
             heartbeat_timeout=DOWNLOAD_HEARTBEAT, summary=f"download and hash {request.filepath}",
+            cancellation_type=WAITED,
         )
         self._status.audio_hash = downloaded.sha256
         self._status.file_size = downloaded.size
@@ -176,7 +236,7 @@ class StemIngestWorkflow:
             outcome = await self._activity(AudioActivities.analyse_audio, analyse,
                                            task_queue=downloaded.host_task_queue,
                                            schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
-                                           heartbeat_timeout=ANALYSIS_HEARTBEAT,
+                                           heartbeat_timeout=ANALYSIS_HEARTBEAT, cancellation_type=WAITED,
                                            summary=f"analyse into {analyse.num_peaks} peaks")
         except StemFailedError as failed:
             if failed.failure.error_code != "host_unavailable":
@@ -185,7 +245,7 @@ class StemIngestWorkflow:
                                  downloaded.host_task_queue)
             analyse.downloaded = None
             outcome = await self._activity(AudioActivities.analyse_audio, analyse,
-                                           heartbeat_timeout=ANALYSIS_HEARTBEAT,
+                                           heartbeat_timeout=ANALYSIS_HEARTBEAT, cancellation_type=WAITED,
                                            summary="analyse on any worker (fetched again)")
         return AnalysisResult(audio_data_hash=downloaded.sha256, waveform_data_path=outcome.waveform_data_path,
                               file_size=downloaded.size, duration=outcome.duration,
@@ -223,15 +283,19 @@ class StemIngestWorkflow:
                         schedule_to_close_timeout: timedelta = STEP_DEADLINE,
                         start_to_close_timeout: timedelta | None = None,
                         heartbeat_timeout: timedelta | None = None,
-                        retry_policy: RetryPolicy = IO_RETRY, summary: str | None = None) -> Any:
+                        retry_policy: RetryPolicy = IO_RETRY, summary: str | None = None,
+                        cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL) -> Any:
         """Runs one activity; a failure it cannot recover from becomes a StemFailedError with a readable reason."""
         try:
             return await workflow.execute_activity_method(
                 method, argument, task_queue=task_queue, schedule_to_start_timeout=schedule_to_start_timeout,
                 schedule_to_close_timeout=schedule_to_close_timeout,
                 start_to_close_timeout=start_to_close_timeout or schedule_to_close_timeout,
-                heartbeat_timeout=heartbeat_timeout, retry_policy=retry_policy, summary=summary)
+                heartbeat_timeout=heartbeat_timeout, retry_policy=retry_policy, summary=summary,
+                cancellation_type=cancellation_type)
         except ActivityError as error:
+            if isinstance(error.cause, CancelledError):
+                raise asyncio.CancelledError(error.cause.message) from None
             raise StemFailedError(_failure_of(error)) from None
 
     def _completion(self, status: Literal["SUCCESS", "FAILURE"],

@@ -1,0 +1,209 @@
+"""Failures you can see and re-run: failed executions, re-runs by new messages, late decisions, cancel, and
+decisions that are checked."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, CancelledError
+
+from devstack.processes import ROOT, TemporalDevServer
+from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
+from tests.signals import encode, sine
+from waveflow.models import DedupeDecision
+from workflows.stem_ingest import StemIngestWorkflow
+
+
+async def runs_of(client: Client, stem_id: str) -> list[WorkflowExecutionStatus | None]:
+    return [item.status async for item in client.list_workflows(f"WorkflowId = 'stem-{stem_id}'")]
+
+
+async def queue_drained(stack: Stack) -> None:
+    for _ in range(200):
+        if stack.queue_depth() == 0:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the queue was not drained")
+
+
+async def test_a_failed_stem_fails_its_run_and_only_a_new_message_runs_it_again(stack: Stack, client: Client) -> None:
+    settings = stack.settings.model_copy(update={"temporal_search_attributes": True})
+    first = hash_request("retry-me", "uploads/retry-me.wav")
+    async with services_running(client, settings):
+        stack.send(first)
+        [failure] = await webhooks(stack, COMPLETION)
+        handle = client.get_workflow_handle("stem-retry-me")
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        assert isinstance(failed.value.cause, ApplicationError)
+        assert failed.value.cause.type == "object_not_found"
+        assert failed.value.cause.message == failure.body["result"]["error"]
+        listed = [item.id async for item in client.list_workflows(
+            "ExecutionStatus = 'Failed' AND WaveFlowErrorCode = 'object_not_found' AND WorkflowId = 'stem-retry-me'")]
+        assert listed == ["stem-retry-me"]
+
+        stack.send(first)  # a redelivery of the message that started the failed run
+        await queue_drained(stack)
+        await asyncio.sleep(1)
+        assert await runs_of(client, "retry-me") == [WorkflowExecutionStatus.FAILED]
+
+        stack.put("uploads/retry-me.wav", encode(sine(0.3)))
+        stack.send({**first, "id": "hash-retry-me-2"})  # the server asks again
+        completions = await webhooks(stack, COMPLETION, 2)
+        assert completions[1].body["status"] == "SUCCESS"
+        await handle.result()
+        stack.send({**first, "id": "hash-retry-me-3"})  # a succeeded stem is never run again
+        await queue_drained(stack)
+        await asyncio.sleep(1)
+    assert sorted(map(str, await runs_of(client, "retry-me"))) == sorted(
+        map(str, [WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.COMPLETED]))
+    keys = [item.headers["Idempotency-Key"] for item in stack.standin.accepted(COMPLETION)]
+    assert len(keys) == 2 and keys[0] != keys[1], "each run's webhooks carry their own idempotency key"
+    assert len(stack.standin.accepted(HASH_CHECK)) == 1
+
+
+async def test_a_decision_after_the_decision_timeout_is_acted_upon(stack: Stack, client: Client) -> None:
+    settings = stack.settings.model_copy(update={"dedupe_decision_timeout_seconds": 2})
+    stack.standin.behaviour.send_decisions = False
+    stack.put("uploads/slow-server.wav", encode(sine(0.3)))
+    async with services_running(client, settings):
+        stack.send(hash_request("slow-server", "uploads/slow-server.wav"))
+        [timed_out] = await webhooks(stack, COMPLETION)
+        assert timed_out.body["result"]["error_code"] == "decision_timeout"
+        with pytest.raises(WorkflowFailureError):
+            await client.get_workflow_handle("stem-slow-server").result()
+        stack.send({"task": "app.tasks.process_audio_analysis", "id": "analysis-slow-server-1", "args": [],
+                    "kwargs": {"stemId": "slow-server", "filepath": "uploads/slow-server.wav", "num_peaks": 32,
+                               "upstreamId": "up-7"}})
+        [_, analysed] = await webhooks(stack, COMPLETION, 2)
+    assert analysed.body["status"] == "SUCCESS" and analysed.body["result"]["num_peaks"] == 32
+    assert analysed.body["upstreamId"] == "up-7"
+    assert len(stack.standin.accepted(HASH_CHECK)) == 1, "the decision-only run sends no hash-check"
+
+
+async def test_a_decision_while_the_timeout_failure_is_being_reported_continues_as_the_decided_run(
+        stack: Stack, client: Client) -> None:
+    settings = stack.settings.model_copy(update={"dedupe_decision_timeout_seconds": 1})
+    stack.standin.behaviour.send_decisions = False
+    stack.standin.fail_next(COMPLETION, 503, 503, 503)
+    stack.put("uploads/just-late.wav", encode(sine(0.3)))
+    async with services_running(client, settings):
+        stack.send(hash_request("just-late", "uploads/just-late.wav"))
+        await webhooks(stack, HASH_CHECK)
+        handle = client.get_workflow_handle_for(StemIngestWorkflow.run, "stem-just-late")
+        while (await handle.query(StemIngestWorkflow.status)).stage != "sending_completion":
+            await asyncio.sleep(0.1)
+        late = DedupeDecision(duplicate=False, filepath="uploads/just-late.wav")
+        await handle.signal(StemIngestWorkflow.decide, late)
+        [timed_out, analysed] = await webhooks(stack, COMPLETION, 2, timeout=90)
+        outcome = await handle.result()
+    assert timed_out.body["result"]["error_code"] == "decision_timeout"
+    assert analysed.body["status"] == "SUCCESS" and outcome.status == "SUCCESS"
+
+
+async def test_cancel_sends_a_cancelled_failure_keeps_the_original_and_removes_temp_files(
+        stack: Stack, client: Client, temporal_server: TemporalDevServer) -> None:
+    stack.standin.behaviour.send_decisions = False
+    stack.put("uploads/cancel-me.wav", encode(sine(0.3)))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "TEMPORAL_ADDRESS": temporal_server.address}
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("cancel-me", "uploads/cancel-me.wav"))
+        await webhooks(stack, HASH_CHECK)
+        assert stack.temp_files() != []
+        done = await asyncio.to_thread(subprocess.run, ["temporal", "workflow", "cancel", "--workflow-id",
+                                                        "stem-cancel-me"], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        [completion] = await webhooks(stack, COMPLETION)
+        with pytest.raises(WorkflowFailureError) as ended:
+            await client.get_workflow_handle("stem-cancel-me").result()
+    assert isinstance(ended.value.cause, CancelledError)
+    assert completion.body["status"] == "FAILURE"
+    assert completion.body["result"] == {"error": "the stem was cancelled; the original file is kept",
+                                         "error_code": "cancelled"}
+    assert "uploads/cancel-me.wav" in stack.object_keys()
+    assert stack.temp_files() == []
+    assert await runs_of(client, "cancel-me") == [WorkflowExecutionStatus.CANCELED]
+
+
+async def test_the_decide_update_refuses_answers_and_records_a_second_decision(stack: Stack, client: Client) -> None:
+    stack.standin.behaviour.send_decisions = False
+    stack.put("uploads/checked.wav", encode(sine(0.3)))
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("checked", "uploads/checked.wav"))
+        [hash_check] = await webhooks(stack, HASH_CHECK)
+        audio_hash = hash_check.body["audio_hash"]
+        handle = client.get_workflow_handle_for(StemIngestWorkflow.run, "stem-checked")
+        for wrong, reason in [
+            (DedupeDecision(duplicate=True, filepath="uploads/other.wav", audio_hash=audio_hash),
+             "the decision names 'uploads/other.wav' but this stem's object is 'uploads/checked.wav'"),
+            (DedupeDecision(duplicate=True, filepath="uploads/checked.wav", audio_hash="f" * 64),
+             f"differs from the hash WaveFlow computed ({audio_hash})"),
+        ]:
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update(StemIngestWorkflow.decide_checked, wrong)
+            assert reason in str(refused.value.cause)
+        decision = DedupeDecision(duplicate=False, filepath="uploads/checked.wav", audio_hash=audio_hash, num_peaks=16)
+        accepted = await handle.execute_update(StemIngestWorkflow.decide_checked, decision)
+        assert accepted.outcome == "accepted"
+        other = DedupeDecision(duplicate=True, filepath="uploads/checked.wav", audio_hash=audio_hash)
+        again = await handle.execute_update(StemIngestWorkflow.decide_checked, other)
+        assert again.outcome == "already_decided" and again.decision_in_force == decision
+        await handle.signal(StemIngestWorkflow.decide, decision)  # a redelivered copy: nothing to record
+        [completion] = await webhooks(stack, COMPLETION)
+        status = await handle.query(StemIngestWorkflow.status)
+    assert completion.body["status"] == "SUCCESS" and completion.body["result"]["num_peaks"] == 16
+    assert status.decision == decision and status.conflicting_decisions == [other]
+    assert "uploads/checked.wav" in stack.object_keys()
+
+
+def failed_stem_commands() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- failed-stem-commands -->")[1].split("<!-- /failed-stem-commands -->")[0]
+    return [line for line in block.splitlines() if line.startswith("temporal ")]
+
+
+async def test_readme_failed_stem_commands_work_as_written(stack: Stack, client: Client,
+                                                           temporal_server: TemporalDevServer) -> None:
+    """The first stem fails before SINCE and is re-run alone; the other two fail after it and are re-run by the
+    batch command."""
+    settings = stack.settings.model_copy(update={"temporal_search_attributes": True})
+    stems = [f"lost-{stack.bucket}-{index}" for index in range(3)]
+    commands = failed_stem_commands()
+    assert len(commands) == 3
+    async with services_running(client, settings):
+        for index, stem_id in enumerate(stems):
+            if index == 1:
+                await asyncio.sleep(1.1)  # CloseTime has a resolution of a second
+                since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            stack.send(hash_request(stem_id, f"uploads/{stem_id}.wav"))
+            await webhooks(stack, COMPLETION, index + 1)
+            with pytest.raises(WorkflowFailureError):
+                await client.get_workflow_handle(f"stem-{stem_id}").result()
+        for index, stem_id in enumerate(stems):
+            stack.put(f"uploads/{stem_id}.wav", encode(sine(0.2, frequency=200.0 + 100 * index)))
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               "TEMPORAL_ADDRESS": temporal_server.address, "STEM_ID": stems[0], "SINCE": since}
+        outputs = []
+        for command in commands:
+            done = await asyncio.to_thread(subprocess.run, ["bash", "-c", command], env=env,
+                                           capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+            outputs.append(done.stdout)
+        completions = await webhooks(stack, COMPLETION, 2 * len(stems), timeout=120)
+        await asyncio.sleep(1)
+    assert all(f"stem-{stem_id}" in outputs[0] for stem_id in stems)
+    succeeded = sorted(item.body["stemId"] for item in stack.standin.accepted(COMPLETION)
+                       if item.body["status"] == "SUCCESS")
+    assert succeeded == sorted(stems), "each failed stem ran again exactly once"
+    assert len(completions) == 2 * len(stems)
+    for stem_id in stems:
+        assert sorted(map(str, await runs_of(client, stem_id))) == sorted(
+            map(str, [WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.COMPLETED]))
