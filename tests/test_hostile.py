@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from google.protobuf.json_format import MessageToJson
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 
 from devstack.processes import spawn, stop_process
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
@@ -162,7 +162,8 @@ async def test_no_secret_in_logs_webhooks_or_histories(stack: Stack, client: Cli
         stack.send("poison: not a message")
         await webhooks(stack, COMPLETION, 2)
         await client.get_workflow_handle("stem-secret-1").result()
-        await client.get_workflow_handle("stem-secret-2").result()
+        with pytest.raises(WorkflowFailureError):
+            await client.get_workflow_handle("stem-secret-2").result()
     finally:
         stop_process(bridge)
         stop_process(worker)
