@@ -11,7 +11,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -72,8 +72,12 @@ async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
         log.info("updated schedule %s", cleanup_schedule_id(settings))
 
 
+WORKFLOWS: tuple[type, ...] = (StemIngestWorkflow, CleanupTempFilesWorkflow, HealthCheckWorkflow)
+
+
 @contextlib.asynccontextmanager
-async def running_workers(client: Client, settings: Settings) -> AsyncIterator[list[Worker]]:
+async def running_workers(client: Client, settings: Settings,
+                          workflows: Sequence[type] = WORKFLOWS) -> AsyncIterator[list[Worker]]:
     """Both of this host's workers, polling until the block exits; then a graceful shutdown."""
     temp_area = TempArea(settings.temp_dir)
     temp_area.ensure()
@@ -93,7 +97,7 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[l
         # The identity is the host queue: the cleanup finds every live host among the shared queue's pollers.
         shared = Worker(
             client, task_queue=settings.temporal_task_queue,
-            workflows=[StemIngestWorkflow, CleanupTempFilesWorkflow, HealthCheckWorkflow],
+            workflows=workflows,
             activities=[s3_activities.download_and_hash, s3_activities.delete_duplicate,
                         webhook_activities.send_webhook, maintenance.list_worker_hosts, maintenance.check_health,
                         *host_activities],
@@ -161,14 +165,14 @@ class WorkerHealth:
         return Verdict(recent, "polling" if recent else "temporal_unavailable", self._trouble)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, workflows: Sequence[type] = WORKFLOWS) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for received in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(received, stop.set)
     client = await connect(_metrics_runtime(settings))
     await ensure_cleanup_schedule(client, settings)
-    async with running_workers(client, settings) as workers:
+    async with running_workers(client, settings, workflows) as workers:
         health = WorkerHealth(client, workers, settings)
         watcher = asyncio.create_task(health.watch())
         server = (HealthServer(settings.worker_health_bind_address, health.liveness, health.readiness).start()
@@ -182,12 +186,12 @@ async def serve(settings: Settings) -> None:
     log.info("worker stopped")
 
 
-def main() -> None:
+def main(workflows: Sequence[type] = WORKFLOWS) -> None:
     settings = load_settings()
     configure_logging(settings.log_level)
     activity.logger.activity_info_on_message = False
     workflow.logger.workflow_info_on_message = False
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, workflows))
 
 
 if __name__ == "__main__":

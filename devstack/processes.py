@@ -39,7 +39,8 @@ def wait_for_port(port: int, timeout: float = 60.0, process: subprocess.Popen[by
 
 def spawn(script: str, env: dict[str, str], log_path: Path, max_file_bytes: int | None = None,
           ) -> subprocess.Popen[bytes]:
-    """Start `python <script>` from the project root, output appended to `log_path`.
+    """Start `python <script>` (or `python -m <module>` for a dotted name) from the project root, output appended
+    to `log_path`.
 
     With `max_file_bytes`, no file the process writes may grow past that: a full disk, as it looks to it.
     """
@@ -49,7 +50,8 @@ def spawn(script: str, env: dict[str, str], log_path: Path, max_file_bytes: int 
         if max_file_bytes is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
 
-    return subprocess.Popen([sys.executable, str(ROOT / script)], cwd=ROOT, env={**os.environ, **env},
+    target = [str(ROOT / script)] if script.endswith(".py") else ["-m", script]
+    return subprocess.Popen([sys.executable, *target], cwd=ROOT, env={**os.environ, **env},
                             stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit_file_size)
 
 

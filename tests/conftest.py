@@ -101,8 +101,8 @@ def hash_request(stem_id: str, key: str, **extra: Any) -> dict[str, Any]:
             "kwargs": kwargs}
 
 
-@pytest.fixture
-def stack(local_aws: LocalAws, temporal_server: TemporalDevServer, tmp_path: Path) -> Iterator[Stack]:
+def new_stack(local_aws: LocalAws, work_dir: Path) -> Stack:
+    """A bucket, a queue, a task queue, a temp area and a started NestJS stand-in of their own."""
     name = f"wf-{uuid.uuid4().hex[:12]}"
     local_aws.create_bucket(name)
     queue_url = local_aws.create_queue(name)
@@ -110,11 +110,17 @@ def stack(local_aws: LocalAws, temporal_server: TemporalDevServer, tmp_path: Pat
     standin = NestJsStandIn(send_to_sqs=lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body)).start()
     settings = Settings(s3_bucket_name=name, sqs_queue_url=queue_url, webhook_url=standin.url,
                         temporal_task_queue=f"tq-{name}", worker_host_id=f"host-{name}",
-                        temp_dir=tmp_path / "waveflow-temp", sqs_wait_time_seconds=1,
+                        temp_dir=work_dir / "waveflow-temp", sqs_wait_time_seconds=1,
                         metrics_bind_address="", worker_health_bind_address="", bridge_health_bind_address="",
                         dedupe_decision_timeout_seconds=120)
-    yield Stack(local_aws, settings, standin, name, queue_url)
-    standin.stop()
+    return Stack(local_aws, settings, standin, name, queue_url)
+
+
+@pytest.fixture
+def stack(local_aws: LocalAws, temporal_server: TemporalDevServer, tmp_path: Path) -> Iterator[Stack]:
+    made = new_stack(local_aws, tmp_path)
+    yield made
+    made.standin.stop()
 
 
 @contextlib.asynccontextmanager

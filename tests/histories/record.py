@@ -1,0 +1,270 @@
+"""Records the replay suite: real runs of every workflow path on the embedded stack, saved as history JSON.
+
+After a change to workflow code that is meant to change histories (and is guarded by `workflow.patched`), add
+the new path here and record, from the project root:
+
+    .venv/bin/python -m tests.histories.record              # every scenario (about 2 minutes: one waits out a host)
+    .venv/bin/python -m tests.histories.record analysed     # only the scenarios named
+
+Keep the histories recorded by older code: they are what running stems look like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
+
+from devstack.local_aws import LocalAws
+from devstack.processes import TemporalDevServer, free_port
+from temporal_client import connect
+from tests.conftest import (
+    COMPLETION,
+    HASH_CHECK,
+    Stack,
+    bridge_running,
+    hash_request,
+    new_stack,
+    services_running,
+    webhooks,
+)
+from tests.signals import encode, sine
+from waveflow.models import DedupeDecision
+from worker import running_workers
+from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
+from workflows.stem_ingest import StemIngestWorkflow
+
+HERE = Path(__file__).parent
+KEY = "uploads/user-1/track-1/stem.wav"
+Scenario = Callable[[Client, Stack], Awaitable[str]]
+"""Runs one path to its end and returns the workflow id whose runs are recorded."""
+
+
+async def until_stage(client: Client, workflow_id: str, stage: str) -> None:
+    """Waits until the stem, once the bridge started it, reports `stage`."""
+    handle = client.get_workflow_handle_for(StemIngestWorkflow.run, workflow_id)
+    while True:
+        with contextlib.suppress(RPCError):
+            if (await handle.query(StemIngestWorkflow.status)).stage == stage:
+                return
+        await asyncio.sleep(0.1)
+
+
+async def analysed(client: Client, stack: Stack) -> str:
+    stack.put(KEY, encode(sine(0.5)))
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("analysed", KEY))
+        await webhooks(stack, COMPLETION)
+    return "stem-analysed"
+
+
+async def duplicate_deleted(client: Client, stack: Stack) -> str:
+    audio = encode(sine(0.5))
+    stack.put(KEY, audio)
+    stack.put("uploads/user-1/track-1/copy.wav", audio)
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("original", KEY))
+        await webhooks(stack, COMPLETION)
+        stack.send(hash_request("copy", "uploads/user-1/track-1/copy.wav"))
+        await webhooks(stack, COMPLETION, 2)
+    return "stem-copy"
+
+
+async def decision_timeout(client: Client, stack: Stack) -> str:
+    stack.standin.behaviour.send_decisions = False
+    stack.put(KEY, encode(sine(0.5)))
+    async with services_running(client, stack.settings.model_copy(update={"dedupe_decision_timeout_seconds": 2})):
+        stack.send(hash_request("undecided", KEY))
+        await webhooks(stack, COMPLETION)
+    return "stem-undecided"
+
+
+async def decision_only(client: Client, stack: Stack) -> str:
+    stack.put(KEY, encode(sine(0.5)))
+    async with services_running(client, stack.settings):
+        stack.send({"task": "app.tasks.process_audio_analysis", "id": "analysis-late-1", "args": [],
+                    "kwargs": {"stemId": "decided-only", "filepath": KEY, "num_peaks": 64, "upstreamId": "up-1"}})
+        await webhooks(stack, COMPLETION)
+    return "stem-decided-only"
+
+
+async def host_fallback(client: Client, stack: Stack) -> str:
+    """The host holding the download is gone when the decision comes: another host fetches and analyses."""
+    stack.standin.behaviour.send_decisions = False
+    stack.put(KEY, encode(sine(0.5)))
+    other_host = stack.settings.model_copy(update={"worker_host_id": f"{stack.settings.worker_host_id}-b",
+                                                   "temp_dir": stack.settings.temp_dir.parent / "host-b"})
+    async with bridge_running(client, stack.settings):
+        async with running_workers(client, stack.settings):
+            stack.send(hash_request("fallback", KEY))
+            await webhooks(stack, HASH_CHECK)
+            await until_stage(client, "stem-fallback", "awaiting_decision")
+        async with running_workers(client, other_host):
+            await client.get_workflow_handle("stem-fallback").signal(
+                "decide", DedupeDecision(duplicate=False, filepath=KEY))
+            await webhooks(stack, COMPLETION, timeout=180)
+    return "stem-fallback"
+
+
+async def hash_check_rejected(client: Client, stack: Stack) -> str:
+    stack.standin.fail_next(HASH_CHECK, 400)
+    stack.put(KEY, encode(sine(0.5)))
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("rejected", KEY))
+        await webhooks(stack, COMPLETION)
+    return "stem-rejected"
+
+
+async def completion_rejected(client: Client, stack: Stack) -> str:
+    stack.standin.fail_next(COMPLETION, 400)
+    stack.put(KEY, encode(sine(0.5)))
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("bounced", KEY))
+        while not any(item.path == COMPLETION for item in stack.standin.received):
+            await asyncio.sleep(0.1)
+        await until_stage(client, "stem-bounced", "failed")
+    return "stem-bounced"
+
+
+async def damaged_audio(client: Client, stack: Stack) -> str:
+    stack.put(KEY, encode(sine(2.0))[:30000])
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("damaged", KEY))
+        await webhooks(stack, COMPLETION)
+    return "stem-damaged"
+
+
+async def object_missing(client: Client, stack: Stack) -> str:
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("missing", KEY))
+        await webhooks(stack, COMPLETION)
+    return "stem-missing"
+
+
+async def cancelled(client: Client, stack: Stack) -> str:
+    stack.standin.behaviour.send_decisions = False
+    stack.put(KEY, encode(sine(0.5)))
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("cancelled", KEY))
+        await webhooks(stack, HASH_CHECK)
+        await until_stage(client, "stem-cancelled", "awaiting_decision")
+        await client.get_workflow_handle("stem-cancelled").cancel()
+        await webhooks(stack, COMPLETION)
+    return "stem-cancelled"
+
+
+async def rerun_after_failure(client: Client, stack: Stack) -> str:
+    """The object was missing; once it is there, the server's next hash request runs the stem again."""
+    first = hash_request("rerun", KEY)
+    async with services_running(client, stack.settings):
+        stack.send(first)
+        await webhooks(stack, COMPLETION)
+        await wait_closed(client.get_workflow_handle("stem-rerun"))
+        stack.put(KEY, encode(sine(0.5)))
+        stack.send({**first, "id": "hash-rerun-2"})
+        await webhooks(stack, COMPLETION, 2)
+    return "stem-rerun"
+
+
+async def late_decision(client: Client, stack: Stack) -> str:
+    """A decision while the decision_timeout failure is reported: the run continues as the decided run."""
+    stack.standin.behaviour.send_decisions = False
+    stack.standin.fail_next(COMPLETION, 503, 503)
+    stack.put(KEY, encode(sine(0.5)))
+    async with services_running(client, stack.settings.model_copy(update={"dedupe_decision_timeout_seconds": 1})):
+        stack.send(hash_request("late", KEY))
+        await until_stage(client, "stem-late", "sending_completion")
+        await client.get_workflow_handle("stem-late").signal("decide", DedupeDecision(duplicate=False, filepath=KEY))
+        await webhooks(stack, COMPLETION, 2)
+    return "stem-late"
+
+
+async def decided_by_update(client: Client, stack: Stack) -> str:
+    stack.standin.behaviour.send_decisions = False
+    stack.put(KEY, encode(sine(0.5)))
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("updated", KEY))
+        [hash_check] = await webhooks(stack, HASH_CHECK)
+        handle = client.get_workflow_handle_for(StemIngestWorkflow.run, "stem-updated")
+        decision = DedupeDecision(duplicate=False, filepath=KEY, audio_hash=hash_check.body["audio_hash"])
+        await handle.execute_update(StemIngestWorkflow.decide_checked, decision)
+        await handle.execute_update(StemIngestWorkflow.decide_checked, decision.model_copy(update={"duplicate": True}))
+        await webhooks(stack, COMPLETION)
+    return "stem-updated"
+
+
+async def cleanup(client: Client, stack: Stack) -> str:
+    async with running_workers(client, stack.settings):
+        await client.execute_workflow(CleanupTempFilesWorkflow.run, id="cleanup-recorded",
+                                      task_queue=stack.settings.temporal_task_queue)
+    return "cleanup-recorded"
+
+
+async def health(client: Client, stack: Stack) -> str:
+    async with running_workers(client, stack.settings):
+        await client.execute_workflow(HealthCheckWorkflow.run, id="health-recorded",
+                                      task_queue=stack.settings.temporal_task_queue)
+    return "health-recorded"
+
+
+SCENARIOS: dict[str, Scenario] = {scenario.__name__: scenario for scenario in (
+    analysed, duplicate_deleted, decision_timeout, decision_only, host_fallback, hash_check_rejected,
+    completion_rejected, damaged_audio, object_missing, cancelled, rerun_after_failure, late_decision,
+    decided_by_update, cleanup, health)}
+
+
+async def wait_closed(handle: WorkflowHandle[object, object]) -> None:
+    while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+        await asyncio.sleep(0.1)
+
+
+async def record(client: Client, aws: LocalAws, work_dir: Path, name: str) -> list[Path]:
+    stack = new_stack(aws, work_dir / name)
+    try:
+        workflow_id = await SCENARIOS[name](client, stack)
+        return await save_runs(client, stack, name, workflow_id)
+    finally:
+        stack.standin.stop()
+
+
+async def save_runs(client: Client, stack: Stack, name: str, workflow_id: str) -> list[Path]:
+    written = []
+    async with running_workers(client, stack.settings):  # the last workflow task may still be due
+        await wait_closed(client.get_workflow_handle(workflow_id))
+        runs = [item async for item in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+        for index, run in enumerate(sorted(runs, key=lambda item: item.start_time)):
+            history = await client.get_workflow_handle(workflow_id, run_id=run.run_id).fetch_history()
+            path = HERE / (f"{name}.json" if len(runs) == 1 else f"{name}.run{index + 1}.json")
+            path.write_text(history.to_json() + "\n")
+            written.append(path)
+    return written
+
+
+async def main(names: list[str]) -> None:
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}")
+    with tempfile.TemporaryDirectory(prefix="waveflow-record-") as work:
+        work_dir = Path(work)
+        server = TemporalDevServer(port=free_port(), ui_port=free_port(), log_file=work_dir / "temporal.log").start()
+        aws = LocalAws().start()
+        try:
+            os.environ["TEMPORAL_ADDRESS"], os.environ["TEMPORAL_NAMESPACE"] = server.address, "default"
+            client = await connect()
+            for name in names or list(SCENARIOS):
+                for path in await record(client, aws, work_dir, name):
+                    print(f"recorded {path.relative_to(HERE.parent.parent)}", flush=True)
+        finally:
+            aws.stop()
+            server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))

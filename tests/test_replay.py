@@ -1,0 +1,68 @@
+"""Every recorded history replays against today's workflow code: running stems survive a deploy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from waveflow.models import (
+    AnalysisResult,
+    DedupeDecision,
+    DownloadedObject,
+    DuplicateDeletedResult,
+    StemIngestInput,
+    StemOutcome,
+)
+from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
+from workflows.stem_ingest import StemIngestWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+WORKFLOWS = [StemIngestWorkflow, CleanupTempFilesWorkflow, HealthCheckWorkflow]
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def test_the_suite_covers_every_path() -> None:
+    assert len(HISTORIES) >= 10
+    names = {path.name.split(".")[0] for path in HISTORIES}
+    assert names >= {"analysed", "duplicate_deleted", "decision_timeout", "decision_only", "host_fallback",
+                     "hash_check_rejected", "damaged_audio", "cancelled", "cleanup", "health", "rerun_after_failure"}
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
+async def test_recorded_history_replays(path: Path) -> None:
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+@workflow.defn(name="StemIngestWorkflow")
+class TempRemovedBeforeAnalysis(StemIngestWorkflow):
+    """A careless change: the temp files are removed before the analysis instead of after it."""
+
+    @workflow.run
+    async def run(self, params: StemIngestInput) -> StemOutcome:
+        return await super().run(params)
+
+    async def _analyse(self, downloaded: DownloadedObject, decision: DedupeDecision) -> AnalysisResult:
+        await self._remove_temp_files(downloaded)
+        return await super()._analyse(downloaded, decision)
+
+    async def _delete(self, downloaded: DownloadedObject, decision: DedupeDecision) -> DuplicateDeletedResult:
+        await self._remove_temp_files(downloaded)
+        return await super()._delete(downloaded, decision)
+
+
+@pytest.mark.parametrize("name", ["analysed", "duplicate_deleted", "decision_only"])
+async def test_a_reordered_workflow_fails_replay(name: str) -> None:
+    replayer = Replayer(workflows=[TempRemovedBeforeAnalysis], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(load(Path(__file__).parent / "histories" / f"{name}.json"),
+                                            raise_on_replay_failure=False)
+    assert isinstance(result.replay_failure, workflow.NondeterminismError), result.replay_failure

@@ -1,0 +1,75 @@
+"""A deploy with stems in flight: stems started on today's code finish on their path after the workers are
+replaced by workers with a changed workflow; new stems take the new path; no workflow task fails."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from devstack.processes import spawn, stop_process
+from tests.changed_workflow import ADDED_STEP_MEMO
+from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, hash_request, webhooks
+from tests.signals import encode, sine
+from workflows.stem_ingest import StemIngestWorkflow
+
+
+async def until_awaiting_decision(client: Client, stem_id: str) -> None:
+    handle = client.get_workflow_handle_for(StemIngestWorkflow.run, f"stem-{stem_id}")
+    while (await handle.query(StemIngestWorkflow.status)).stage != "awaiting_decision":
+        await asyncio.sleep(0.1)
+
+
+async def test_workers_replaced_by_a_changed_workflow_keep_old_stems_on_their_path(
+        stack: Stack, client: Client, tmp_path: Path) -> None:
+    stack.standin.behaviour.send_decisions = False
+    old_stems, new_stems = ["v-old-0", "v-old-1", "v-old-2"], ["v-new-0", "v-new-1"]
+    for index, stem_id in enumerate(old_stems + new_stems):
+        stack.put(f"uploads/{stem_id}.wav", encode(sine(0.3, frequency=300.0 + 50 * index)))
+    env = stack.env()  # the same host id and temp area: a rolling restart of one host
+    async with bridge_running(client, stack.settings):
+        worker = spawn("worker.py", env, tmp_path / "today.log")
+        try:
+            for stem_id in old_stems:
+                stack.send(hash_request(stem_id, f"uploads/{stem_id}.wav"))
+            await webhooks(stack, HASH_CHECK, len(old_stems))
+            for stem_id in old_stems:
+                await until_awaiting_decision(client, stem_id)
+        finally:
+            stop_process(worker)
+        worker = spawn("tests.changed_worker", env, tmp_path / "tomorrow.log")
+        try:
+            for stem_id in new_stems:
+                stack.send(hash_request(stem_id, f"uploads/{stem_id}.wav"))
+            hash_checks = await webhooks(stack, HASH_CHECK, len(old_stems + new_stems))
+            for hash_check in hash_checks:
+                body = hash_check.body
+                stack.send({"task": "app.tasks.process_audio_analysis", "id": f"analysis-{body['stemId']}-1",
+                            "args": [], "kwargs": {"stemId": body["stemId"], "filepath": body["filepath"],
+                                                   "audio_hash": body["audio_hash"], "num_peaks": 100}})
+            completions = await webhooks(stack, COMPLETION, len(old_stems + new_stems), timeout=120)
+            for stem_id in old_stems + new_stems:
+                await client.get_workflow_handle(f"stem-{stem_id}").result()
+        finally:
+            stop_process(worker)
+    assert all(item.body["status"] == "SUCCESS" for item in completions)
+    for stem_id in old_stems + new_stems:
+        handle = client.get_workflow_handle(f"stem-{stem_id}")
+        events = [event async for event in handle.fetch_history_events()]
+        kinds = [event.event_type for event in events]
+        assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in kinds, f"{stem_id} hit a failed workflow task"
+        patched = [event for event in events if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+        modified = kinds.count(EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED)
+        memo = await (await handle.describe()).memo()
+        analysis = next(event.activity_task_scheduled_event_attributes for event in events
+                        if event.activity_task_scheduled_event_attributes.activity_type.name == "analyse_audio")
+        if stem_id in old_stems:
+            assert (patched, modified) == ([], 0) and ADDED_STEP_MEMO not in memo, f"{stem_id} took the new path"
+            assert analysis.task_queue.name == stack.settings.host_task_queue, "analysed where it was downloaded"
+        else:
+            assert len(patched) == 1 and modified == 1 and ADDED_STEP_MEMO in memo, f"{stem_id} took the old path"
+    assert "Nondeterminism" not in (tmp_path / "tomorrow.log").read_text()
+    assert json.loads(completions[0].raw_body)["result"]["num_peaks"] == 100
