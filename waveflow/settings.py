@@ -7,7 +7,7 @@ import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     temporal_search_attributes: bool = False
     """Set WaveFlowUserId, WaveFlowTrackId and WaveFlowStage on stems; they must be registered first."""
     max_concurrent_activities: int = Field(default=32, ge=1)
+    mix_max_stems: int = Field(default=32, ge=1, le=32)
+    """More stems than this end a mix with `too_many_stems`; 32 is the mixer's bounded-memory maximum."""
+    mix_sample_rate: int | None = Field(default=None, ge=8000, le=384000)
+    """None: the highest rate among the stems."""
+    mix_channels: Literal["stereo", "mono"] = "stereo"
+    mix_output_format: Literal["wav", "flac"] = "wav"
+    mix_num_peaks: int = Field(default=4000, ge=1, le=100_000)
 
     @field_validator("log_level")
     @classmethod
