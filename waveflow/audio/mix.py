@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -170,7 +172,12 @@ class _StemStream:
         """A copy (the decoder reuses its buffer) with the mix's channel layout; mono is broadcast later."""
         if block.shape[1] == self._channels:
             return np.array(block, dtype=np.float32, order="C")
-        return block.mean(axis=1, dtype=np.float32, keepdims=True)
+        # Adding column views is far faster than a mean along axis 1 of an (n, channels) block.
+        total = block[:, 0].astype(np.float32)
+        for channel in range(1, block.shape[1]):
+            total += block[:, channel]
+        total /= block.shape[1]
+        return total[:, None]
 
 
 def mix_files(stems: list[tuple[str, Path]], options: MixOptions, *, float_temp: Path, output: Path,
@@ -221,13 +228,19 @@ def _sum_to_float_file(streams: list[_StemStream], rate: int, channels: int, flo
     """Pass 1: the sum of the stems ÷ their number, as raw float32 frames; returns (frames, peak)."""
     total = np.zeros((BLOCK_FRAMES, channels), np.float32)
     frames, peak = 0, 0.0
-    with float_temp.open("wb") as output:
+
+    def next_chunk(stream: _StemStream) -> np.ndarray:
+        with _named(stream.label):
+            return stream.read(BLOCK_FRAMES)
+
+    # libsndfile, FFmpeg and soxr release the GIL: the stems decode side by side on every core.
+    with (float_temp.open("wb") as output,
+          ThreadPoolExecutor(max_workers=min(len(streams), os.cpu_count() or 1), thread_name_prefix="mix-decode")
+          as decoders):
         while True:
             total.fill(0.0)
             length = 0
-            for stream in streams:
-                with _named(stream.label):
-                    chunk = stream.read(BLOCK_FRAMES)
+            for chunk in decoders.map(next_chunk, streams):
                 total[:len(chunk)] += chunk
                 length = max(length, len(chunk))
             if length == 0:
