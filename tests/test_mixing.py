@@ -8,7 +8,10 @@ import base64
 import hashlib
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +25,7 @@ from pydantic import SecretStr
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from devstack.processes import TemporalDevServer
 from tests.conftest import Stack, services_running, webhooks
 from tests.signals import encode, sine
 from waveflow.audio.analysis import analyse_file
@@ -215,3 +219,45 @@ def test_the_mix_request_parses_in_all_three_envelopes() -> None:
         parsed = parse_message(body)
         assert parsed.task is Task.MIX_STEMS and parsed.request is None and parsed.message_id == message_id
         assert parsed.mix == MixRequest(**kwargs)
+
+
+def readme_mixdown_commands() -> list[str]:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("<!-- mixdown-cli-commands -->")[1].split("<!-- /mixdown-cli-commands -->")[0]
+    return [line for line in block.splitlines() if line.startswith("temporal ")]
+
+
+async def test_readme_mixdown_commands_work_as_written(stack: Stack, client: Client,
+                                                       temporal_server: TemporalDevServer) -> None:
+    settings = stack.settings.model_copy(update={"temporal_task_queue": "waveflow",
+                                                 "worker_host_id": f"cli-{stack.bucket}"})
+    stack.put("uploads/u/t/drums.wav", encode(sine(0.5)))
+    stack.put("uploads/u/t/bass.flac", encode(sine(0.7, channels=1, frequency=55.0), format="FLAC"))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "TEMPORAL_ADDRESS": temporal_server.address, "STAGE_ID": f"cli-{stack.bucket}"}
+    failing = mix_message(f"cli-failing-{stack.bucket}", [])
+    failing_id = mix_workflow_id(MixRequest.model_validate(failing["kwargs"]), failing["id"])
+    commands = readme_mixdown_commands()
+    assert len(commands) == 3
+
+    async def run(command: str) -> str:
+        done = await asyncio.to_thread(subprocess.run, ["bash", "-c", command], env=env, capture_output=True,
+                                       text=True, timeout=120)
+        assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    async with services_running(client, settings):
+        stack.send(failing)
+        await webhooks(stack, MIXING_COMPLETE)
+        executed = await run(commands[0])
+        queried = await run(commands[1])
+        listing = ""
+        deadline = time.monotonic() + 30
+        while failing_id not in listing and time.monotonic() < deadline:
+            listing = await run(commands[2])
+    assert '"status": "SUCCESS"' in executed.replace('":"', '": "')
+    assert '"completed"' in queried.replace('":"', '": "') and "uploads/u/t/bass.flac" in queried
+    assert failing_id in listing
+    by_hand = next(item.body for item in stack.standin.accepted(MIXING_COMPLETE)
+                   if item.body["stageId"] == env["STAGE_ID"])
+    assert by_hand["status"] == "SUCCESS" and by_hand["task_id"] == "by-hand" and by_hand["channels"] == 2
