@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from temporalio import activity
 
@@ -104,7 +105,41 @@ class MixingActivities:
         finally:
             json_path.unlink(missing_ok=True)
         self._s3_activities.upload_file(detail_path, job.detail_key, "application/octet-stream")
-        self._s3_activities.upload_file(mixed_path, job.mixed_key, output_format.content_type)
+        # A mix can be hundreds of MB: the upload heartbeats as botocore reads it, so a slow S3 is not a dead host.
+        with mixed_path.open("rb") as body:
+            self._s3.put_object(Bucket=self._settings.s3_bucket_name, Key=job.mixed_key,
+                                Body=_HeartbeatingReader(body, mixed_path.stat().st_size),
+                                ContentType=output_format.content_type)
+
+
+class _HeartbeatingReader(io.RawIOBase):
+    """A file for botocore to read from that heartbeats the bytes sent, at most once a second."""
+
+    def __init__(self, file: BinaryIO, size: int) -> None:
+        super().__init__()
+        self._file = file
+        self._size = size
+        self._last = 0.0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readinto(self, buffer: Any) -> int:
+        read = self._file.readinto(buffer)
+        now = time.monotonic()
+        if now - self._last >= HEARTBEAT_EVERY_SECONDS:
+            self._last = now
+            activity.heartbeat({"stage": "uploading", "bytes_uploaded": self._file.tell(), "bytes_total": self._size})
+        return read
 
 
 def _heartbeat_progress(keys: list[str]) -> MixProgress:

@@ -125,9 +125,12 @@ class MixStemsWorkflow:
             sources = await self._download_all(paths, host, temp_id)
             self._enter(MixStage.MIXING)
             outputs_may_exist = True
-            outcome = await self._mix(MixJob(temp_id=temp_id, stems=sources, policy=params.policy,
-                                             mixed_key=keys.keys[0], waveform_key=keys.keys[1],
-                                             detail_key=keys.keys[2], created_at=workflow.now().isoformat()), host)
+            outcome, host_lost = await self._mix(MixJob(
+                temp_id=temp_id, stems=sources, policy=params.policy, mixed_key=keys.keys[0],
+                waveform_key=keys.keys[1], detail_key=keys.keys[2], created_at=workflow.now().isoformat()), host)
+            if host_lost:
+                workflow.logger.warning("temp files of %s stay for the periodic sweep on %s", temp_id, host)
+                host = None
             self._status.outcome = outcome
             webhook = self._webhook("SUCCESS", started, outcome=outcome)
         except MixFailedError as failed:
@@ -194,20 +197,21 @@ class MixStemsWorkflow:
         stem.state, stem.audio_hash, stem.file_size = "downloaded", downloaded.sha256, downloaded.size
         return downloaded
 
-    async def _mix(self, job: MixJob, host: str) -> MixOutcome:
+    async def _mix(self, job: MixJob, host: str) -> tuple[MixOutcome, bool]:
+        """The mix on the host holding the stems; (outcome, whether that host was lost on the way)."""
         summary = f"mix {len(job.stems)} stems"
         if any(stem.downloaded is None for stem in job.stems):
-            return await self._mix_anywhere(job, summary)
+            return await self._mix_anywhere(job, summary), True
         try:
-            return await self._activity(MixingActivities.mix_and_upload, job, task_queue=host,
-                                        schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
-                                        heartbeat_timeout=ANALYSIS_HEARTBEAT, summary=summary)
+            outcome: MixOutcome = await self._activity(
+                MixingActivities.mix_and_upload, job, task_queue=host, schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
+                heartbeat_timeout=ANALYSIS_HEARTBEAT, summary=summary)
+            return outcome, False
         except MixFailedError as failed:
             if failed.failure.error_code != "host_unavailable":
                 raise
-            workflow.logger.info("host %s did not pick up the mix; fetching the stems on any worker", host)
-            return await self._mix_anywhere(job.model_copy(update={"stems": [
-                stem.model_copy(update={"downloaded": None}) for stem in job.stems]}), summary)
+        workflow.logger.info("host %s did not pick up the mix; fetching the stems on any worker", host)
+        return await self._mix_anywhere(job, summary), True
 
     async def _mix_anywhere(self, job: MixJob, summary: str) -> MixOutcome:
         return await self._activity(MixingActivities.mix_and_upload, job, heartbeat_timeout=ANALYSIS_HEARTBEAT,
