@@ -6,8 +6,9 @@ Two passes, because the gain rule needs the mix's peak before the first sample c
    (soxr, streaming), summed and divided by the number of stems; the block goes to a float32 temp file while
    the peak is tracked;
 2. the temp file is read back, scaled down to `TARGET_PEAK` if the peak was above it, rounded to 16-bit PCM
-   and written as WAV or FLAC; the same pass builds the waveform (seed peaks, audiowaveform pixels, `.dat`)
-   and measures the integrated loudness (EBU R128, libebur128).
+   and written as WAV or FLAC; the same pass builds the waveform (seed peaks, audiowaveform pixels, `.dat`).
+
+The integrated loudness (EBU R128, libebur128) is measured in pass 1, beside the decoding threads.
 
 Memory is one block per stem plus the resampler's state, whatever the stems' length.
 """
@@ -186,11 +187,13 @@ def mix_files(stems: list[tuple[str, Path]], options: MixOptions, *, float_temp:
     if not 1 <= len(stems) <= MAX_STEMS:
         raise ValueError(f"a mix takes 1 to {MAX_STEMS} stems, not {len(stems)}")
     with _opened(stems, options) as (streams, rate, channels):
-        frames, unscaled_peak = _sum_to_float_file(streams, rate, channels, float_temp, progress)
+        summed = _sum_to_float_file(streams, rate, channels, float_temp, progress)
         stem_seconds = [stream.seconds_decoded for stream in streams]
-    return _encode(float_temp, frames, rate, channels, gain_for(unscaled_peak), options, output, detail_output,
+    gain = gain_for(summed.peak)
+    lufs = summed.loudness_lufs + 20 * math.log10(gain)
+    return _encode(float_temp, summed.frames, rate, channels, gain, options, output, detail_output,
                    lambda seconds: progress("encoding", seconds, stem_seconds) if progress else None,
-                   [stream.format for stream in streams])
+                   [stream.format for stream in streams], round(lufs, 2) if math.isfinite(lufs) else None)
 
 
 @contextlib.contextmanager
@@ -223,42 +226,56 @@ def _named(label: str) -> Iterator[None]:
         raise MixStemError(label, error) from None
 
 
+@dataclass(frozen=True)
+class _Summed:
+    frames: int
+    peak: float
+    loudness_lufs: float
+    """Of the unscaled sum; the gain shifts it by exactly 20·log10(gain) for anything louder than -60 LUFS
+    (BS.1770's relative gate is scale-invariant; only blocks near the -70 LUFS absolute gate could differ)."""
+
+
 def _sum_to_float_file(streams: list[_StemStream], rate: int, channels: int, float_temp: Path,
-                       progress: MixProgress | None) -> tuple[int, float]:
-    """Pass 1: the sum of the stems ÷ their number, as raw float32 frames; returns (frames, peak)."""
+                       progress: MixProgress | None) -> _Summed:
+    """Pass 1: the sum of the stems ÷ their number, as raw float32 frames, with its peak and loudness."""
     total = np.zeros((BLOCK_FRAMES, channels), np.float32)
+    loudness = pyebur128.R128State(channels, rate, pyebur128.MeasurementMode.MODE_I)
     frames, peak = 0, 0.0
 
     def next_chunk(stream: _StemStream) -> np.ndarray:
         with _named(stream.label):
             return stream.read(BLOCK_FRAMES)
 
-    # libsndfile, FFmpeg and soxr release the GIL: the stems decode side by side on every core.
+    # libsndfile, FFmpeg and soxr release the GIL: the stems decode side by side on every core, one round ahead
+    # of the summing, writing and loudness (which holds the GIL) of the previous round.
     with (float_temp.open("wb") as output,
           ThreadPoolExecutor(max_workers=min(len(streams), os.cpu_count() or 1), thread_name_prefix="mix-decode")
           as decoders):
+        upcoming = [decoders.submit(next_chunk, stream) for stream in streams]
         while True:
-            total.fill(0.0)
-            length = 0
-            for chunk in decoders.map(next_chunk, streams):
-                total[:len(chunk)] += chunk
-                length = max(length, len(chunk))
+            chunks = [future.result() for future in upcoming]
+            length = max(len(chunk) for chunk in chunks)
             if length == 0:
                 break
+            upcoming = [decoders.submit(next_chunk, stream) for stream in streams]
+            total.fill(0.0)
+            for chunk in chunks:
+                total[:len(chunk)] += chunk
             block = total[:length]
             block /= len(streams)
             peak = max(peak, float(np.abs(block).max()))
+            loudness.add_frames(block.reshape(-1), length)
             output.write(block.tobytes())
             frames += length
             if progress is not None:
                 progress("mixing", frames / rate, [stream.seconds_decoded for stream in streams])
-    return frames, peak
+    return _Summed(frames, peak, pyebur128.get_loudness_global(loudness))
 
 
 def _encode(float_temp: Path, frames: int, rate: int, channels: int, gain: float, options: MixOptions,
             output: Path, detail_output: BinaryIO, progress: Callable[[float], None],
-            stem_formats: list[AudioFormat]) -> MixedAudio:
-    """Pass 2: scale, round to 16-bit, write; the waveform and the loudness from the same samples."""
+            stem_formats: list[AudioFormat], loudness_lufs: float | None) -> MixedAudio:
+    """Pass 2: scale, round to 16-bit, write; the waveform from the same samples."""
     absolute_maxima = np.zeros(options.num_peaks, dtype=np.int32)
 
     def keep_peaks(indices: np.ndarray, minima: np.ndarray, maxima: np.ndarray) -> None:
@@ -268,7 +285,6 @@ def _encode(float_temp: Path, frames: int, rate: int, channels: int, gain: float
     detail = DatWriter(detail_output, rate, options.detail_samples_per_pixel)
     reducers = (ProportionalBuckets(options.num_peaks, frames, keep_peaks), pixels,
                 FixedWidthBuckets(options.detail_samples_per_pixel, detail.write))
-    loudness = pyebur128.R128State(channels, rate, pyebur128.MeasurementMode.MODE_I)
     written_peak = 0
     done = 0
     with float_temp.open("rb") as source, soundfile.SoundFile(
@@ -278,7 +294,6 @@ def _encode(float_temp: Path, frames: int, rate: int, channels: int, gain: float
             block = np.fromfile(source, dtype=np.float32, count=length * channels).reshape(length, channels)
             if gain != 1.0:
                 block *= np.float32(gain)
-            loudness.add_frames(block.reshape(-1), length)
             samples = np.rint(block * INT16_SCALE)
             np.clip(samples, -32768, 32767, out=samples)
             pcm = samples.astype(np.int16)
@@ -293,8 +308,7 @@ def _encode(float_temp: Path, frames: int, rate: int, channels: int, gain: float
         reducer.finish()
     detail.close()
     pixel_min, pixel_max = pixels.pixels()
-    lufs = pyebur128.get_loudness_global(loudness)
     return MixedAudio(sample_rate=rate, channels=channels, frames=frames, peak=round(written_peak / INT16_SCALE, 6),
-                      gain=gain, loudness_lufs=round(lufs, 2) if math.isfinite(lufs) else None,
+                      gain=gain, loudness_lufs=loudness_lufs,
                       peaks=normalised_peaks(absolute_maxima), samples_per_pixel=pixels.samples_per_pixel,
                       pixel_min=pixel_min, pixel_max=pixel_max, stem_formats=stem_formats)
