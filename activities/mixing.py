@@ -65,8 +65,8 @@ class MixingActivities:
                 audio_hash = hashlib.file_digest(written, "sha256").hexdigest()
             self._upload(job, mixed, mixed_path, detail_path, output_format)
             count("waveflow_audio_seconds_mixed", round(mixed.duration), "Seconds of mixdown written")
-            return MixOutcome(mixed_file_path=job.mixed_key, waveform_data_path=job.waveform_key,
-                              waveform_detail_path=job.detail_key, audio_data_hash=audio_hash,
+            return MixOutcome(mixed_file_path=job.outputs.mixed_key, waveform_data_path=job.outputs.waveform_key,
+                              waveform_detail_path=job.outputs.detail_key, audio_data_hash=audio_hash,
                               file_size=mixed_path.stat().st_size, duration=mixed.duration,
                               sample_rate=mixed.sample_rate, channels=mixed.channels, peak=mixed.peak, gain=mixed.gain,
                               loudness_lufs=mixed.loudness_lufs,
@@ -74,7 +74,7 @@ class MixingActivities:
 
     @activity.defn(name="DiscardMixOutputs")
     def discard_outputs(self, outputs: MixOutputKeys) -> None:
-        for key in outputs.keys:
+        for key in outputs.all():
             self._s3.delete_object(Bucket=self._settings.s3_bucket_name, Key=key)
 
     def _local_copy(self, job: MixJob, stem: MixStemSource) -> tuple[DownloadedObject, bool]:
@@ -101,13 +101,13 @@ class MixingActivities:
         try:
             with no_space_is_retryable(json_path), json_path.open("w", encoding="utf-8") as output:
                 json.dump(document, output, separators=(",", ":"))
-            self._s3_activities.upload_file(json_path, job.waveform_key, "application/json")
+            self._s3_activities.upload_file(json_path, job.outputs.waveform_key, "application/json")
         finally:
             json_path.unlink(missing_ok=True)
-        self._s3_activities.upload_file(detail_path, job.detail_key, "application/octet-stream")
+        self._s3_activities.upload_file(detail_path, job.outputs.detail_key, "application/octet-stream")
         # A mix can be hundreds of MB: the upload heartbeats as botocore reads it, so a slow S3 is not a dead host.
         with mixed_path.open("rb") as body:
-            self._s3.put_object(Bucket=self._settings.s3_bucket_name, Key=job.mixed_key,
+            self._s3.put_object(Bucket=self._settings.s3_bucket_name, Key=job.outputs.mixed_key,
                                 Body=_HeartbeatingReader(body, mixed_path.stat().st_size),
                                 ContentType=output_format.content_type)
 

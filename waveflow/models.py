@@ -327,16 +327,25 @@ class MixStemSource(BaseModel):
     """What the download hashed; a stem fetched again on another host must still have it."""
 
 
+class MixOutputKeys(BaseModel):
+    """Where a mix goes in S3, fixed by the workflow so that a retried upload overwrites the same objects."""
+
+    mixed_key: str
+    waveform_key: str
+    detail_key: str
+
+    def all(self) -> list[str]:
+        return [self.mixed_key, self.waveform_key, self.detail_key]
+
+
 class MixJob(BaseModel):
-    """Input of the mix activity: the stems, the settings and the output keys the workflow fixed."""
+    """Input of the mix activity: the stems, the settings and the output keys."""
 
     temp_id: str
     """Names this mix's files in the temp area, so the host's temp cleanup finds them all."""
     stems: list[MixStemSource]
     policy: MixPolicy
-    mixed_key: str
-    waveform_key: str
-    detail_key: str
+    outputs: MixOutputKeys
     created_at: str
 
 
@@ -355,10 +364,6 @@ class MixOutcome(BaseModel):
     gain: float
     loudness_lufs: float | None
     stem_formats: list[str]
-
-
-class MixOutputKeys(BaseModel):
-    keys: list[str]
 
 
 class MixingCompletePayload(BaseModel):

@@ -110,9 +110,9 @@ class MixStemsWorkflow:
         paths = params.request.stem_paths or []
         stamp = int(workflow.now().timestamp() * 1000)
         stage_id = params.request.stageId
-        keys = MixOutputKeys(keys=[f"mixed/{stage_id}_mixed_{stamp}.{params.policy.output_format}",
-                                   f"waveforms/{stage_id}_mixed_waveform_{stamp}.json",
-                                   f"waveforms/{stage_id}_mixed_waveform_{stamp}.dat"])
+        outputs = MixOutputKeys(mixed_key=f"mixed/{stage_id}_mixed_{stamp}.{params.policy.output_format}",
+                                waveform_key=f"waveforms/{stage_id}_mixed_waveform_{stamp}.json",
+                                detail_key=f"waveforms/{stage_id}_mixed_waveform_{stamp}.dat")
         temp_id = f"mix-{hashlib.sha256(workflow.info().workflow_id.encode()).hexdigest()[:24]}"
         host: str | None = None
         outputs_may_exist = False
@@ -125,9 +125,8 @@ class MixStemsWorkflow:
             sources = await self._download_all(paths, host, temp_id)
             self._enter(MixStage.MIXING)
             outputs_may_exist = True
-            outcome, host_lost = await self._mix(MixJob(
-                temp_id=temp_id, stems=sources, policy=params.policy, mixed_key=keys.keys[0],
-                waveform_key=keys.keys[1], detail_key=keys.keys[2], created_at=workflow.now().isoformat()), host)
+            outcome, host_lost = await self._mix(MixJob(temp_id=temp_id, stems=sources, policy=params.policy,
+                                                        outputs=outputs, created_at=workflow.now().isoformat()), host)
             if host_lost:
                 workflow.logger.warning("temp files of %s stay for the periodic sweep on %s", temp_id, host)
                 host = None
@@ -139,7 +138,7 @@ class MixStemsWorkflow:
         if host is not None:
             await self._remove_temp_files(host, temp_id)
         if webhook.status == "FAILURE" and outputs_may_exist:
-            await self._discard(keys)
+            await self._discard(outputs)
         self._enter(MixStage.SENDING_WEBHOOK)
         try:
             await self._deliver(webhook)
@@ -147,6 +146,8 @@ class MixStemsWorkflow:
             self._status.error = failed.failure
             self._enter(MixStage.FAILED)
             raise ApplicationError(failed.failure.error, type=failed.failure.error_code, non_retryable=True) from None
+        workflow.metric_meter().create_counter(
+            "waveflow_mixes_completed", "Mixdowns that ended, by outcome").add(1, {"outcome": webhook.status.lower()})
         if webhook.result is not None:
             self._enter(MixStage.FAILED)
             raise ApplicationError(webhook.result.error, type=webhook.result.error_code, non_retryable=True)
@@ -230,13 +231,13 @@ class MixStemsWorkflow:
                              retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                                                       maximum_interval=timedelta(minutes=10)))
 
-    async def _discard(self, keys: MixOutputKeys) -> None:
+    async def _discard(self, outputs: MixOutputKeys) -> None:
         """A failed mix leaves nothing in S3, even when it failed between two of its uploads."""
         try:
-            await self._activity(MixingActivities.discard_outputs, keys, start_to_close_timeout=SHORT_STEP,
+            await self._activity(MixingActivities.discard_outputs, outputs, start_to_close_timeout=SHORT_STEP,
                                  summary="remove what the failed mix may have uploaded")
         except MixFailedError as failed:
-            workflow.logger.error("could not remove the outputs %s of a failed mix: %s", keys.keys,
+            workflow.logger.error("could not remove the outputs %s of a failed mix: %s", outputs.all(),
                                   failed.failure.error)
 
     async def _remove_temp_files(self, host: str, temp_id: str) -> None:
