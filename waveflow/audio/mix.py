@@ -38,7 +38,7 @@ from waveflow.audio.waveform import DatWriter, normalised_peaks
 from waveflow.errors import WaveFlowError
 
 MAX_STEMS = 32
-"""Memory grows by about 1.5 MB per stem (a decoded block, its resampled copy, soxr's state): 32 stay bounded."""
+"""Memory grows by about 2 MB per stem (two rounds of blocks in flight, the resampled copy, soxr's state)."""
 TARGET_PEAK = 0.95
 INT16_SCALE = 32767.0
 RESAMPLE_QUALITY = "HQ"
