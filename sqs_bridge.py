@@ -111,7 +111,7 @@ async def hand_over(client: Client, settings: Settings, parsed: ParsedMessage,
         start = StemIngestInput(request=stem, policy=stem_policy(settings), send_hash_check=False)
         return await _start_stem(client, settings, start, decision)
     if parsed.mix is not None:
-        return await _start_once(start_mix_workflow(client, settings, parsed.mix, parsed.message_id))
+        return await start_mix_workflow(client, settings, parsed.mix, parsed.message_id)
     raise PoisonMessageError(f"{parsed.task.value} carries no request")
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.mixing import MixingActivities
@@ -71,18 +71,22 @@ def mix_policy(settings: Settings) -> MixPolicy:
                      webhook_timeout_seconds=settings.webhook_timeout_seconds)
 
 
-def start_mix_workflow(client: Client, settings: Settings, request: MixRequest,
-                       message_id: str | None) -> Awaitable[WorkflowHandle[Any, Any]]:
-    """The bridge's start for `mix_stems_and_upload`: one run per request, a redelivery joins or starts nothing."""
+async def start_mix_workflow(client: Client, settings: Settings, request: MixRequest,
+                             message_id: str | None) -> WorkflowHandle[Any, Any] | None:
+    """The bridge's start for `mix_stems_and_upload`: one run per request; a redelivery joins the running one,
+    or, once it ended, starts nothing (None)."""
     workflow_id = mix_workflow_id(request, message_id)
     paths = request.stem_paths or []
-    return client.start_workflow(
-        MixStemsWorkflow.run,
-        MixStemsInput(request=request, task_id=message_id or workflow_id, policy=mix_policy(settings)),
-        id=workflow_id, task_queue=settings.temporal_task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary=f"mixdown of {len(paths)} stems · stage {request.stageId}")
+    try:
+        return await client.start_workflow(
+            MixStemsWorkflow.run,
+            MixStemsInput(request=request, task_id=message_id or workflow_id, policy=mix_policy(settings)),
+            id=workflow_id, task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"mixdown of {len(paths)} stems · stage {request.stageId}")
+    except WorkflowAlreadyStartedError:
+        return None
 
 
 class MixFailedError(Exception):
