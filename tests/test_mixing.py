@@ -207,6 +207,20 @@ async def test_each_bad_input_is_a_named_failure_webhook_and_leaves_nothing(serv
     assert len(services.standin.accepted(MIXING_COMPLETE)) == len(BAD_INPUTS)
 
 
+async def test_a_stem_over_the_size_limit_is_refused_before_its_download(stack: Stack, client: Client) -> None:
+    settings = stack.settings.model_copy(update={"max_file_size_mb": 1})
+    stack.put("uploads/small.wav", encode(sine(0.5)))
+    stack.put("uploads/huge.wav", encode(sine(30.0)))
+    async with services_running(client, settings):
+        stack.send(mix_message("stage-huge", ["uploads/small.wav", "uploads/huge.wav"]))
+        [webhook] = await webhooks(stack, MIXING_COMPLETE)
+    assert webhook.body["status"] == "FAILURE"
+    assert webhook.body["result"] == {"error": "stem uploads/huge.wav: the file is 5.0 MB, more than the 1 MB limit",
+                                      "error_code": "file_too_large"}
+    assert stack.object_keys() == ["uploads/huge.wav", "uploads/small.wav"]
+    assert stack.temp_files() == []
+
+
 def test_the_mix_request_parses_in_all_three_envelopes() -> None:
     kwargs = {"stageId": "stage-1", "upstreamId": "up-9",
               "stem_paths": ["uploads/u/t/drums.wav", "uploads/u/t/bass.flac", "uploads/u/t/vox.mp3"]}

@@ -309,6 +309,6 @@ def _encode(float_temp: Path, frames: int, rate: int, channels: int, gain: float
     detail.close()
     pixel_min, pixel_max = pixels.pixels()
     return MixedAudio(sample_rate=rate, channels=channels, frames=frames, peak=round(written_peak / INT16_SCALE, 6),
-                      gain=gain, loudness_lufs=loudness_lufs,
+                      gain=round(gain, 6), loudness_lufs=loudness_lufs,
                       peaks=normalised_peaks(absolute_maxima), samples_per_pixel=pixels.samples_per_pixel,
                       pixel_min=pixel_min, pixel_max=pixel_max, stem_formats=stem_formats)
