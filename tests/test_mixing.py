@@ -29,7 +29,7 @@ from devstack.processes import TemporalDevServer
 from tests.conftest import Stack, services_running, webhooks
 from tests.signals import encode, sine
 from waveflow.audio.analysis import analyse_file
-from waveflow.messages import Task, parse_message
+from waveflow.messages import PoisonMessageError, Task, parse_message
 from waveflow.models import MixRequest
 from waveflow.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from workflows.mix_stems import MixStemsWorkflow, mix_workflow_id
@@ -233,6 +233,17 @@ def test_the_mix_request_parses_in_all_three_envelopes() -> None:
         parsed = parse_message(body)
         assert parsed.task is Task.MIX_STEMS and parsed.request is None and parsed.message_id == message_id
         assert parsed.mix == MixRequest(**kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "reason"), [
+    ({"stem_paths": ["uploads/a.wav"]}, "mix_stems_and_upload: stageId: Field required"),
+    ({"stageId": "../stage", "stem_paths": ["uploads/a.wav"]}, "mix_stems_and_upload: stageId: Value error"),
+    ({"stageId": "stage-1", "stem_paths": "uploads/a.wav"}, "mix_stems_and_upload: stem_paths: Input should be"),
+])
+def test_a_mix_request_without_a_usable_stage_or_list_is_poison(kwargs: dict[str, Any], reason: str) -> None:
+    with pytest.raises(PoisonMessageError, match=f"^{re.escape(reason)}"):
+        parse_message(json.dumps({"task": "app.tasks.mix_stems_and_upload", "id": "m-1", "args": [],
+                                  "kwargs": kwargs}))
 
 
 def readme_mixdown_commands() -> list[str]:
