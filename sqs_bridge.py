@@ -45,6 +45,7 @@ from waveflow.models import (
 )
 from waveflow.settings import Settings, load_settings
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
+from workflows.mix_stems import start_mix_workflow
 from workflows.search_attributes import TRACK_ID, USER_ID
 from workflows.stem_ingest import StemIngestWorkflow, workflow_id_for
 
@@ -164,6 +165,8 @@ async def hand_over(client: Client, settings: Settings, parsed: ParsedMessage,
         stem = HashRequest.model_validate(request.model_dump(exclude={"audio_hash", "num_peaks", "upstreamId"}))
         start = StemIngestInput(request=stem, policy=stem_policy(settings), send_hash_check=False)
         return await _start_stem(client, settings, start, task_id, decision)
+    if parsed.mix is not None:
+        return await start_mix_workflow(client, settings, parsed.mix, parsed.message_id)
     raise PoisonMessageError(f"{parsed.task.value} carries no request")
 
 

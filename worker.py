@@ -32,6 +32,7 @@ from temporalio.worker import Worker
 
 from activities.audio import AudioActivities
 from activities.maintenance import MaintenanceActivities
+from activities.mixing import MixingActivities
 from activities.s3 import S3Activities, make_s3_client
 from activities.temp import TempActivities
 from activities.webhooks import WebhookActivities
@@ -42,6 +43,7 @@ from waveflow.logs import configure_logging
 from waveflow.settings import Settings, load_settings
 from waveflow.tempfiles import TempArea
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
+from workflows.mix_stems import MixStemsWorkflow
 from workflows.stem_ingest import StemIngestWorkflow
 
 log = logging.getLogger("waveflow.worker")
@@ -72,7 +74,7 @@ async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
         log.info("updated schedule %s", cleanup_schedule_id(settings))
 
 
-WORKFLOWS: tuple[type, ...] = (StemIngestWorkflow, CleanupTempFilesWorkflow, HealthCheckWorkflow)
+WORKFLOWS: tuple[type, ...] = (StemIngestWorkflow, CleanupTempFilesWorkflow, HealthCheckWorkflow, MixStemsWorkflow)
 
 
 @contextlib.asynccontextmanager
@@ -88,24 +90,26 @@ async def running_workers(client: Client, settings: Settings,
     s3_activities = S3Activities(settings, s3, temp_area)
     audio_activities = AudioActivities(s3_activities, temp_area)
     temp_activities = TempActivities(temp_area)
+    mixing = MixingActivities(settings, s3_activities, s3, temp_area)
     executor = ThreadPoolExecutor(max_workers=settings.max_concurrent_activities + 2,
                                   thread_name_prefix="waveflow-activity")
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as http:
         webhook_activities = WebhookActivities(settings, http)
         maintenance = MaintenanceActivities(settings, temp_area, s3, make_sqs_client(settings), http)
-        host_activities = [audio_activities.analyse_audio, temp_activities.remove_stem_files]
+        host_activities = [audio_activities.analyse_audio, temp_activities.remove_stem_files, mixing.mix_and_upload]
         # The identity is the host queue: the cleanup finds every live host among the shared queue's pollers.
         shared = Worker(
             client, task_queue=settings.temporal_task_queue,
             workflows=workflows,
             activities=[s3_activities.download_and_hash, s3_activities.delete_duplicate,
                         webhook_activities.send_webhook, maintenance.list_worker_hosts, maintenance.check_health,
-                        *host_activities],
+                        mixing.claim_host, mixing.discard_outputs, *host_activities],
             activity_executor=executor, max_concurrent_activities=settings.max_concurrent_activities,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, identity=settings.host_task_queue,
         )
         own_host = Worker(
-            client, task_queue=settings.host_task_queue, activities=[*host_activities, maintenance.sweep_temp_area],
+            client, task_queue=settings.host_task_queue,
+            activities=[*host_activities, maintenance.sweep_temp_area, s3_activities.download_and_hash],
             activity_executor=executor, max_concurrent_activities=settings.max_concurrent_activities,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, identity=settings.host_task_queue,
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from waveflow.models import AudioAnalysisRequest, DuplicateFileRequest, HashRequest
+from waveflow.models import AudioAnalysisRequest, DuplicateFileRequest, HashRequest, MixRequest
 
 MAX_BODY_BYTES = 256 * 1024
 _NOT_JSON = object()
@@ -26,6 +26,7 @@ class Task(StrEnum):
     PROCESS_ANALYSIS = "process_audio_analysis"
     CLEANUP_TEMP_FILES = "cleanup_temp_files"
     HEALTH_CHECK = "health_check"
+    MIX_STEMS = "mix_stems_and_upload"
 
 
 _KWARGS_MODELS: dict[Task, type[BaseModel] | None] = {
@@ -34,6 +35,7 @@ _KWARGS_MODELS: dict[Task, type[BaseModel] | None] = {
     Task.PROCESS_ANALYSIS: AudioAnalysisRequest,
     Task.CLEANUP_TEMP_FILES: None,
     Task.HEALTH_CHECK: None,
+    Task.MIX_STEMS: MixRequest,
 }
 
 
@@ -46,6 +48,9 @@ class ParsedMessage(BaseModel):
     message_id: str | None
     """The producer's own id (`id` of the envelope, `headers.id` of Celery), stable across redeliveries."""
     request: HashRequest | DuplicateFileRequest | AudioAnalysisRequest | None
+    """A stem's request; None for the other tasks."""
+    mix: MixRequest | None = None
+    """A mixdown request (`mix_stems_and_upload`)."""
     ignored_fields: list[str]
 
 
@@ -100,6 +105,9 @@ def _build(task_name: object, message_id: object, kwargs: object, args: object) 
     except ValidationError as error:
         raise PoisonMessageError(f"{task.value}: {_describe(error)}") from None
     ignored = sorted(str(key) for key in kwargs if key not in model.model_fields)
+    if isinstance(request, MixRequest):
+        return ParsedMessage(task=task, message_id=_message_id(message_id), request=None, mix=request,
+                             ignored_fields=ignored)
     return ParsedMessage(task=task, message_id=_message_id(message_id), request=request, ignored_fields=ignored)
 
 

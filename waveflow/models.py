@@ -176,6 +176,7 @@ class CompletionPayload(BaseModel):
 class WebhookKind(StrEnum):
     HASH_CHECK = "hash-check"
     COMPLETION = "completion"
+    MIXING_COMPLETE = "mixing-complete"
 
 
 class WebhookDelivery(BaseModel):
@@ -277,3 +278,144 @@ class HealthReport(BaseModel):
     checks: list[HealthCheck]
     worker: str
     versions: dict[str, str]
+
+
+MixChannelMode = Literal["stereo", "mono"]
+MixOutputFormat = Literal["wav", "flac"]
+
+
+class MixRequest(WireModel):
+    """kwargs of `mix_stems_and_upload`. `stem_paths` is checked by the workflow, so that a missing, empty,
+    too long or malformed list still ends in a FAILURE webhook the server sees."""
+
+    stageId: StemId
+    upstreamId: ShortText | None = None
+    stem_paths: list[str] | None = None
+
+
+class MixPolicy(BaseModel):
+    """The limits and settings a mix runs under, fixed when it starts (from the bridge's settings)."""
+
+    max_stems: int = 32
+    sample_rate: int | None = None
+    channel_mode: MixChannelMode = "stereo"
+    output_format: MixOutputFormat = "wav"
+    num_peaks: NumPeaks = 4000
+    detail_samples_per_pixel: int = 256
+    max_file_size_bytes: int = 1024 * 1024 * 1024
+    webhook_retry_horizon_seconds: float = 86400.0
+    webhook_timeout_seconds: float = 10.0
+
+
+class MixStemsInput(BaseModel):
+    request: MixRequest
+    task_id: str
+    """The producer's message id (the old worker's Celery task id), or the workflow id when it sent none."""
+    policy: MixPolicy = MixPolicy()
+
+
+class MixStage(StrEnum):
+    DOWNLOADING = "downloading"
+    MIXING = "mixing"
+    SENDING_WEBHOOK = "sending_webhook"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class MixStemStatus(BaseModel):
+    key: str
+    state: Literal["waiting", "downloading", "downloaded", "failed"] = "waiting"
+    audio_hash: str | None = None
+    file_size: int | None = None
+
+
+class MixStemSource(BaseModel):
+    """One stem for the mix activity: its key, and the file its download left on the mixing host, if any."""
+
+    key: str
+    downloaded: DownloadedObject | None
+    expected_sha256: str | None
+    """What the download hashed; a stem fetched again on another host must still have it."""
+
+
+class MixOutputKeys(BaseModel):
+    """Where a mix goes in S3, fixed by the workflow so that a retried upload overwrites the same objects."""
+
+    mixed_key: str
+    waveform_key: str
+    detail_key: str
+
+    def all(self) -> list[str]:
+        return [self.mixed_key, self.waveform_key, self.detail_key]
+
+
+class MixJob(BaseModel):
+    """Input of the mix activity: the stems, the settings and the output keys."""
+
+    temp_id: str
+    """Names this mix's files in the temp area, so the host's temp cleanup finds them all."""
+    stems: list[MixStemSource]
+    policy: MixPolicy
+    outputs: MixOutputKeys
+    created_at: str
+
+
+class MixOutcome(BaseModel):
+    """What the mix activity wrote and measured."""
+
+    mixed_file_path: str
+    waveform_data_path: str
+    waveform_detail_path: str
+    audio_data_hash: str
+    file_size: int
+    duration: float
+    sample_rate: int
+    channels: int
+    peak: float
+    gain: float
+    loudness_lufs: float | None
+    stem_formats: list[str]
+
+
+class MixingCompletePayload(BaseModel):
+    """`POST {WEBHOOK_URL}/mixing-complete`: the old worker's fields plus the mix's facts; on FAILURE the facts
+    are null and `result` holds `{error, error_code}`."""
+
+    stageId: str
+    status: Literal["SUCCESS", "FAILURE"]
+    upstreamId: str | None
+    task_id: str
+    stem_count: int
+    stem_paths: list[str]
+    mixed_file_path: str | None = None
+    waveform_data_path: str | None = None
+    waveform_detail_path: str | None = None
+    audio_data_hash: str | None = None
+    file_size: int | None = None
+    duration: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    peak: float | None = None
+    gain: float | None = None
+    loudness_lufs: float | None = None
+    processing_time: float
+    timestamp: str
+    result: FailureResult | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class MixStatus(BaseModel):
+    """The mix workflow's `status` query."""
+
+    stage_id: str
+    stage: MixStage
+    host_task_queue: str | None = None
+    stems: list[MixStemStatus]
+    outcome: MixOutcome | None = None
+    error: FailureResult | None = None
+
+
+class MixResult(BaseModel):
+    """What MixStemsWorkflow returns: the webhook it sent."""
+
+    status: Literal["SUCCESS", "FAILURE"]
+    webhook: MixingCompletePayload

@@ -7,7 +7,7 @@ import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     """While Temporal is unavailable, the bridge probes it at growing intervals up to this one."""
     bridge_misconfigured_report_seconds: float = Field(default=60.0, gt=0)
     """While Temporal refuses the configuration, the bridge repeats its error line at this interval."""
+    mix_max_stems: int = Field(default=32, ge=1, le=32)
+    """More stems than this end a mix with `too_many_stems`; 32 is the mixer's bounded-memory maximum."""
+    mix_sample_rate: int | None = Field(default=None, ge=8000, le=384000)
+    """None: the highest rate among the stems."""
+    mix_channels: Literal["stereo", "mono"] = "stereo"
+    mix_output_format: Literal["wav", "flac"] = "wav"
+    mix_num_peaks: int = Field(default=4000, ge=1, le=100_000)
 
     @field_validator("log_level")
     @classmethod

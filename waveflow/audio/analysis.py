@@ -84,7 +84,7 @@ def analyse_file(path: Path, *, num_peaks: int, detail_samples_per_pixel: int, d
         for reducer in reducers:
             reducer.finish()
         detail.close()
-    _check_length(audio_format, frames, info.declared_frames, info.sample_rate)
+    check_decoded_length(audio_format, frames, info.declared_frames, info.sample_rate)
     pixel_min, pixel_max = pixels.pixels()
     if not _length_as_declared(frames, info.declared_frames):
         absolute_maxima = _bucket_maxima_from_pixels(pixel_min, pixel_max, num_peaks)
@@ -117,7 +117,7 @@ def _bucket_maxima_from_pixels(pixel_min: np.ndarray, pixel_max: np.ndarray, num
     return maxima
 
 
-def _check_length(audio_format: AudioFormat, frames: int, declared: int, sample_rate: int) -> None:
+def check_decoded_length(audio_format: AudioFormat, frames: int, declared: int, sample_rate: int) -> None:
     if frames == 0:
         raise DamagedAudioError(f"damaged {audio_format.value}: it holds no audio frames")
     if audio_format.lossy:

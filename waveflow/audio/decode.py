@@ -1,4 +1,7 @@
-"""Block decoders: every format becomes a stream of int16 (frames, channels) blocks in bounded memory."""
+"""Block decoders: every format becomes a stream of (frames, channels) blocks in bounded memory.
+
+Blocks are int16 (audiowaveform's sample type) unless float32 is asked for, as the mixer does.
+"""
 
 from __future__ import annotations
 
@@ -45,12 +48,13 @@ def float_to_int16(block: np.ndarray) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def open_audio(path: Path, audio_format: AudioFormat) -> Iterator[DecodedAudio]:
+def open_audio(path: Path, audio_format: AudioFormat, *, as_float: bool = False) -> Iterator[DecodedAudio]:
+    """`as_float`: float32 blocks in -1..1 (libsndfile's and FFmpeg's own scaling) instead of int16."""
     if audio_format.decoded_by_libsndfile:
-        with _open_libsndfile(path, audio_format) as decoded:
+        with _open_libsndfile(path, audio_format, as_float) as decoded:
             yield decoded
     else:
-        with _open_ffmpeg(path, audio_format) as decoded:
+        with _open_ffmpeg(path, audio_format, as_float) as decoded:
             yield decoded
 
 
@@ -63,18 +67,19 @@ def _check_info(info: StreamInfo, audio_format: AudioFormat) -> StreamInfo:
 
 
 @contextlib.contextmanager
-def _open_libsndfile(path: Path, audio_format: AudioFormat) -> Iterator[DecodedAudio]:
+def _open_libsndfile(path: Path, audio_format: AudioFormat, as_float: bool) -> Iterator[DecodedAudio]:
     try:
         sound = soundfile.SoundFile(str(path))
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raise DamagedAudioError(f"damaged {audio_format.value}: {error}") from None
     with sound:
         info = _check_info(StreamInfo(sound.samplerate, sound.channels, max(sound.frames, 0)), audio_format)
-        read_float = audio_format.lossy or sound.subtype in _FLOAT_SUBTYPES
-        yield DecodedAudio(info, _libsndfile_blocks(sound, audio_format, read_float))
+        read_float = as_float or audio_format.lossy or sound.subtype in _FLOAT_SUBTYPES
+        yield DecodedAudio(info, _libsndfile_blocks(sound, audio_format, read_float, as_float))
 
 
-def _libsndfile_blocks(sound: soundfile.SoundFile, audio_format: AudioFormat, read_float: bool) -> Iterator[np.ndarray]:
+def _libsndfile_blocks(sound: soundfile.SoundFile, audio_format: AudioFormat, read_float: bool,
+                       as_float: bool) -> Iterator[np.ndarray]:
     buffer = np.empty((BLOCK_FRAMES, sound.channels), dtype=np.float32 if read_float else np.int16)
     while True:
         try:
@@ -83,11 +88,11 @@ def _libsndfile_blocks(sound: soundfile.SoundFile, audio_format: AudioFormat, re
             raise DamagedAudioError(f"damaged {audio_format.value} stream: {error}") from None
         if len(block) == 0:
             return
-        yield float_to_int16(block) if read_float else block
+        yield float_to_int16(block) if read_float and not as_float else block
 
 
 @contextlib.contextmanager
-def _open_ffmpeg(path: Path, audio_format: AudioFormat) -> Iterator[DecodedAudio]:
+def _open_ffmpeg(path: Path, audio_format: AudioFormat, as_float: bool) -> Iterator[DecodedAudio]:
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
     except (av.FFmpegError, ValueError) as error:
@@ -104,12 +109,13 @@ def _open_ffmpeg(path: Path, audio_format: AudioFormat) -> Iterator[DecodedAudio
         elif container.duration is not None:
             seconds = container.duration / av.time_base
         info = _check_info(StreamInfo(sample_rate, channels, round(seconds * sample_rate)), audio_format)
-        yield DecodedAudio(info, _ffmpeg_blocks(container, stream, info, audio_format))
+        yield DecodedAudio(info, _ffmpeg_blocks(container, stream, info, audio_format, as_float))
 
 
 def _ffmpeg_blocks(container: av.container.InputContainer, stream: av.AudioStream, info: StreamInfo,
-                   audio_format: AudioFormat) -> Iterator[np.ndarray]:
-    """Decoded frames resampled to packed float at the stream's own rate, batched into large blocks."""
+                   audio_format: AudioFormat, as_float: bool) -> Iterator[np.ndarray]:
+    """Decoded frames converted to packed float at the stream's own rate, batched into large blocks."""
+    convert = (lambda block: block) if as_float else float_to_int16
     resampler = av.AudioResampler(format="flt", layout=stream.layout.name, rate=info.sample_rate)
     pending: list[np.ndarray] = []
     pending_frames = 0
@@ -119,11 +125,11 @@ def _ffmpeg_blocks(container: av.container.InputContainer, stream: av.AudioStrea
                 pending.append(converted.to_ndarray().reshape(-1, info.channels))
                 pending_frames += converted.samples
             if pending_frames >= BLOCK_FRAMES:
-                yield float_to_int16(np.concatenate(pending))
+                yield convert(np.concatenate(pending))
                 pending, pending_frames = [], 0
         for converted in resampler.resample(None):
             pending.append(converted.to_ndarray().reshape(-1, info.channels))
     except av.FFmpegError as error:
         raise DamagedAudioError(f"damaged {audio_format.value} stream: {error}") from None
     if pending:
-        yield float_to_int16(np.concatenate(pending))
+        yield convert(np.concatenate(pending))

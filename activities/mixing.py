@@ -1,0 +1,156 @@
+"""Mixdown activities: pick the mixing host, mix the downloaded stems and upload the results, discard a failure's."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from temporalio import activity
+
+from activities.errors import as_application_errors
+from activities.metrics import count
+from activities.s3 import S3Activities
+from waveflow.audio.mix import ChannelMode, MixedAudio, MixOptions, MixProgress, OutputFormat, mix_files
+from waveflow.audio.waveform import waveform_document
+from waveflow.errors import InvalidRequestError
+from waveflow.models import DownloadedObject, MixJob, MixOutcome, MixOutputKeys, MixStemSource
+from waveflow.settings import Settings
+from waveflow.tempfiles import TempArea, no_space_is_retryable
+
+HEARTBEAT_EVERY_SECONDS = 1.0
+
+
+class MixingActivities:
+    def __init__(self, settings: Settings, s3_activities: S3Activities, s3: Any, temp_area: TempArea) -> None:
+        self._settings = settings
+        self._s3_activities = s3_activities
+        self._s3 = s3
+        self._temp = temp_area
+
+    @activity.defn(name="ClaimMixHost")
+    def claim_host(self) -> str:
+        """Whichever worker picks this up downloads and mixes: its own host queue."""
+        return self._settings.host_task_queue
+
+    @activity.defn(name="MixAndUpload")
+    def mix_and_upload(self, job: MixJob) -> MixOutcome:
+        with as_application_errors(), contextlib.ExitStack() as cleanup:
+            stems = []
+            for stem in job.stems:
+                local, fetched_here = self._local_copy(job, stem)
+                path = Path(local.local_path)
+                if fetched_here:
+                    cleanup.callback(path.unlink, missing_ok=True)
+                cleanup.enter_context(self._temp.lease(path))
+                stems.append((stem.key, path))
+            output_format = OutputFormat(job.policy.output_format)
+            float_temp, mixed_path, detail_path = (self._temp.new_path(job.temp_id, suffix)
+                                                   for suffix in ("f32", output_format.value, "dat"))
+            for path in (float_temp, mixed_path, detail_path):
+                cleanup.callback(path.unlink, missing_ok=True)
+            options = MixOptions(sample_rate=job.policy.sample_rate, channel_mode=ChannelMode(job.policy.channel_mode),
+                                 output_format=output_format, num_peaks=job.policy.num_peaks,
+                                 detail_samples_per_pixel=job.policy.detail_samples_per_pixel)
+            with no_space_is_retryable(mixed_path), detail_path.open("w+b") as detail:
+                mixed = mix_files(stems, options, float_temp=float_temp, output=mixed_path, detail_output=detail,
+                                  progress=_heartbeat_progress([stem.key for stem in job.stems]))
+            float_temp.unlink()
+            activity.heartbeat({"stage": "uploading"})
+            with mixed_path.open("rb") as written:
+                audio_hash = hashlib.file_digest(written, "sha256").hexdigest()
+            self._upload(job, mixed, mixed_path, detail_path, output_format)
+            count("waveflow_audio_seconds_mixed", round(mixed.duration), "Seconds of mixdown written")
+            return MixOutcome(mixed_file_path=job.outputs.mixed_key, waveform_data_path=job.outputs.waveform_key,
+                              waveform_detail_path=job.outputs.detail_key, audio_data_hash=audio_hash,
+                              file_size=mixed_path.stat().st_size, duration=mixed.duration,
+                              sample_rate=mixed.sample_rate, channels=mixed.channels, peak=mixed.peak, gain=mixed.gain,
+                              loudness_lufs=mixed.loudness_lufs,
+                              stem_formats=[audio_format.value for audio_format in mixed.stem_formats])
+
+    @activity.defn(name="DiscardMixOutputs")
+    def discard_outputs(self, outputs: MixOutputKeys) -> None:
+        for key in outputs.all():
+            self._s3.delete_object(Bucket=self._settings.s3_bucket_name, Key=key)
+
+    def _local_copy(self, job: MixJob, stem: MixStemSource) -> tuple[DownloadedObject, bool]:
+        """The downloaded file when it is on this host, else the object fetched again (and checked against the
+        hash its download reported, when there was one)."""
+        downloaded = stem.downloaded
+        if downloaded is not None and self._temp.contains(Path(downloaded.local_path)) \
+                and Path(downloaded.local_path).is_file():
+            return downloaded, False
+        activity.logger.info("stem %s is not on this host; fetching it", stem.key)
+        fetched = self._s3_activities.fetch(job.temp_id, stem.key, job.policy.max_file_size_bytes)
+        if stem.expected_sha256 is not None and fetched.sha256 != stem.expected_sha256:
+            Path(fetched.local_path).unlink(missing_ok=True)
+            raise InvalidRequestError(f"stem {stem.key} changed after it was hashed (SHA-256 {fetched.sha256}, "
+                                      f"expected {stem.expected_sha256})")
+        return fetched, True
+
+    def _upload(self, job: MixJob, mixed: MixedAudio, mixed_path: Path, detail_path: Path,
+                output_format: OutputFormat) -> None:
+        document = waveform_document(peaks=mixed.peaks, duration=mixed.duration, sample_rate=mixed.sample_rate,
+                                     samples_per_pixel=mixed.samples_per_pixel, pixel_min=mixed.pixel_min,
+                                     pixel_max=mixed.pixel_max, created_at=job.created_at)
+        json_path = self._temp.new_path(job.temp_id, "json")
+        try:
+            with no_space_is_retryable(json_path), json_path.open("w", encoding="utf-8") as output:
+                json.dump(document, output, separators=(",", ":"))
+            self._s3_activities.upload_file(json_path, job.outputs.waveform_key, "application/json")
+        finally:
+            json_path.unlink(missing_ok=True)
+        self._s3_activities.upload_file(detail_path, job.outputs.detail_key, "application/octet-stream")
+        # A mix can be hundreds of MB: the upload heartbeats as botocore reads it, so a slow S3 is not a dead host.
+        with mixed_path.open("rb") as body:
+            self._s3.put_object(Bucket=self._settings.s3_bucket_name, Key=job.outputs.mixed_key,
+                                Body=_HeartbeatingReader(body, mixed_path.stat().st_size),
+                                ContentType=output_format.content_type)
+
+
+class _HeartbeatingReader(io.RawIOBase):
+    """A file for botocore to read from that heartbeats the bytes sent, at most once a second."""
+
+    def __init__(self, file: BinaryIO, size: int) -> None:
+        super().__init__()
+        self._file = file
+        self._size = size
+        self._last = 0.0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readinto(self, buffer: Any) -> int:
+        read = self._file.readinto(buffer)
+        now = time.monotonic()
+        if now - self._last >= HEARTBEAT_EVERY_SECONDS:
+            self._last = now
+            activity.heartbeat({"stage": "uploading", "bytes_uploaded": self._file.tell(), "bytes_total": self._size})
+        return read
+
+
+def _heartbeat_progress(keys: list[str]) -> MixProgress:
+    last = 0.0
+
+    def report(stage: str, seconds: float, stem_seconds: list[float]) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= HEARTBEAT_EVERY_SECONDS:
+            last = now
+            activity.heartbeat({"stage": stage, "seconds": round(seconds, 1),
+                                "stems": {key: round(done, 1) for key, done in zip(keys, stem_seconds, strict=True)}})
+
+    return report

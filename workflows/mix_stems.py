@@ -1,0 +1,283 @@
+"""One mixdown request, one durable workflow: download the stems on one host, mix there, webhook the result."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.mixing import MixingActivities
+    from activities.s3 import S3Activities
+    from activities.temp import TempActivities
+    from activities.webhooks import WebhookActivities
+    from waveflow.mixing import check_stem_paths
+    from waveflow.models import (
+        DownloadedObject,
+        DownloadRequest,
+        FailureResult,
+        MixingCompletePayload,
+        MixJob,
+        MixOutcome,
+        MixOutputKeys,
+        MixPolicy,
+        MixRequest,
+        MixResult,
+        MixStage,
+        MixStatus,
+        MixStemsInput,
+        MixStemSource,
+        MixStemStatus,
+        WebhookDelivery,
+        WebhookKind,
+    )
+    from waveflow.settings import Settings
+    from workflows.stem_ingest import (
+        ANALYSIS_HEARTBEAT,
+        DOWNLOAD_HEARTBEAT,
+        HOST_PICKUP_TIMEOUT,
+        IO_RETRY,
+        SHORT_STEP,
+        STEP_DEADLINE,
+        _failure_of,
+    )
+
+if TYPE_CHECKING:
+    from temporalio.client import Client, WorkflowHandle
+
+WORKFLOW_NAME = "MixStemsWorkflow"
+
+
+def mix_workflow_id(request: MixRequest, message_id: str | None) -> str:
+    """The stage and a digest of the request: a redelivered message (same id, same body) joins the same run."""
+    identity = json.dumps([message_id, request.upstreamId, request.stem_paths], separators=(",", ":"))
+    return f"mix-{request.stageId}-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
+
+
+def mix_policy(settings: Settings) -> MixPolicy:
+    return MixPolicy(max_stems=settings.mix_max_stems, sample_rate=settings.mix_sample_rate,
+                     channel_mode=settings.mix_channels, output_format=settings.mix_output_format,
+                     num_peaks=settings.mix_num_peaks, detail_samples_per_pixel=settings.detail_samples_per_pixel,
+                     max_file_size_bytes=settings.max_file_size_bytes,
+                     webhook_retry_horizon_seconds=settings.webhook_retry_horizon_seconds,
+                     webhook_timeout_seconds=settings.webhook_timeout_seconds)
+
+
+async def start_mix_workflow(client: Client, settings: Settings, request: MixRequest,
+                             message_id: str | None) -> WorkflowHandle[Any, Any] | None:
+    """The bridge's start for `mix_stems_and_upload`: one run per request; a redelivery joins the running one,
+    or, once it ended, starts nothing (None)."""
+    workflow_id = mix_workflow_id(request, message_id)
+    paths = request.stem_paths or []
+    try:
+        return await client.start_workflow(
+            MixStemsWorkflow.run,
+            MixStemsInput(request=request, task_id=message_id or workflow_id, policy=mix_policy(settings)),
+            id=workflow_id, task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"mixdown of {len(paths)} stems · stage {request.stageId}",
+            rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout_seconds))
+    except WorkflowAlreadyStartedError:
+        return None
+
+
+class MixFailedError(Exception):
+    def __init__(self, failure: FailureResult) -> None:
+        super().__init__(failure.error)
+        self.failure = failure
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class MixStemsWorkflow:
+    @workflow.init
+    def __init__(self, params: MixStemsInput) -> None:
+        self._input = params
+        paths = params.request.stem_paths or []
+        self._status = MixStatus(stage_id=params.request.stageId, stage=MixStage.DOWNLOADING,
+                                 stems=[MixStemStatus(key=path) for path in paths])
+
+    @workflow.query(name="status")
+    def status(self) -> MixStatus:
+        return self._status
+
+    @workflow.run
+    async def run(self, params: MixStemsInput) -> MixResult:
+        started = workflow.now()
+        paths = params.request.stem_paths or []
+        stamp = int(workflow.now().timestamp() * 1000)
+        stage_id = params.request.stageId
+        outputs = MixOutputKeys(mixed_key=f"mixed/{stage_id}_mixed_{stamp}.{params.policy.output_format}",
+                                waveform_key=f"waveforms/{stage_id}_mixed_waveform_{stamp}.json",
+                                detail_key=f"waveforms/{stage_id}_mixed_waveform_{stamp}.dat")
+        temp_id = f"mix-{hashlib.sha256(workflow.info().workflow_id.encode()).hexdigest()[:24]}"
+        host: str | None = None
+        outputs_may_exist = False
+        try:
+            problem = check_stem_paths(params.request.stem_paths, params.policy.max_stems)
+            if problem is not None:
+                raise MixFailedError(problem)
+            self._enter(MixStage.DOWNLOADING)
+            host = await self._claim_host()
+            sources = await self._download_all(paths, host, temp_id)
+            self._enter(MixStage.MIXING)
+            outputs_may_exist = True
+            outcome, host_lost = await self._mix(MixJob(temp_id=temp_id, stems=sources, policy=params.policy,
+                                                        outputs=outputs, created_at=workflow.now().isoformat()), host)
+            if host_lost:
+                workflow.logger.warning("temp files of %s stay for the periodic sweep on %s", temp_id, host)
+                host = None
+            self._status.outcome = outcome
+            webhook = self._webhook("SUCCESS", started, outcome=outcome)
+        except MixFailedError as failed:
+            self._status.error = failed.failure
+            webhook = self._webhook("FAILURE", started, failure=failed.failure)
+        if host is not None:
+            await self._remove_temp_files(host, temp_id)
+        if webhook.status == "FAILURE" and outputs_may_exist:
+            await self._discard(outputs)
+        self._enter(MixStage.SENDING_WEBHOOK)
+        try:
+            await self._deliver(webhook)
+        except MixFailedError as failed:
+            self._status.error = failed.failure
+            self._enter(MixStage.FAILED)
+            raise ApplicationError(failed.failure.error, type=failed.failure.error_code, non_retryable=True) from None
+        workflow.metric_meter().create_counter(
+            "waveflow_mixes_completed", "Mixdowns that ended, by outcome").add(1, {"outcome": webhook.status.lower()})
+        if webhook.result is not None:
+            self._enter(MixStage.FAILED)
+            raise ApplicationError(webhook.result.error, type=webhook.result.error_code, non_retryable=True)
+        self._enter(MixStage.COMPLETED)
+        return MixResult(status=webhook.status, webhook=webhook)
+
+    def _enter(self, stage: MixStage) -> None:
+        self._status.stage = stage
+        workflow.set_current_details(f"**Stage:** {stage.value}")
+
+    async def _claim_host(self) -> str:
+        host: str = await self._activity(MixingActivities.claim_host, None, start_to_close_timeout=SHORT_STEP,
+                                         summary="pick the host that downloads and mixes")
+        self._status.host_task_queue = host
+        return host
+
+    async def _download_all(self, paths: list[str], host: str, temp_id: str) -> list[MixStemSource]:
+        """Every stem at once on the mixing host; all of them end before a failure is reported, so the temp
+        cleanup that follows finds every file. A host that stops picking up work leaves the rest to the mix
+        activity on any worker, which fetches what is missing."""
+        results = await asyncio.gather(*(self._download(index, path, host, temp_id)
+                                         for index, path in enumerate(paths)), return_exceptions=True)
+        sources = []
+        for path, result in zip(paths, results, strict=True):
+            if isinstance(result, MixFailedError):
+                if result.failure.error_code != "host_unavailable":
+                    raise MixFailedError(FailureResult(error=f"stem {path}: {result.failure.error}",
+                                                       error_code=result.failure.error_code))
+                sources.append(MixStemSource(key=path, downloaded=None, expected_sha256=None))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                sources.append(MixStemSource(key=path, downloaded=result, expected_sha256=result.sha256))
+        return sources
+
+    async def _download(self, index: int, path: str, host: str, temp_id: str) -> DownloadedObject:
+        stem = self._status.stems[index]
+        stem.state = "downloading"
+        try:
+            downloaded: DownloadedObject = await self._activity(
+                S3Activities.download_and_hash,
+                DownloadRequest(stem_id=temp_id, key=path, max_size_bytes=self._input.policy.max_file_size_bytes),
+                task_queue=host, schedule_to_start_timeout=HOST_PICKUP_TIMEOUT, heartbeat_timeout=DOWNLOAD_HEARTBEAT,
+                summary=f"download and hash stem {index + 1}: {path}")
+        except MixFailedError:
+            stem.state = "failed"
+            raise
+        stem.state, stem.audio_hash, stem.file_size = "downloaded", downloaded.sha256, downloaded.size
+        return downloaded
+
+    async def _mix(self, job: MixJob, host: str) -> tuple[MixOutcome, bool]:
+        """The mix on the host holding the stems; (outcome, whether that host was lost on the way)."""
+        summary = f"mix {len(job.stems)} stems"
+        if any(stem.downloaded is None for stem in job.stems):
+            return await self._mix_anywhere(job, summary), True
+        try:
+            outcome: MixOutcome = await self._activity(
+                MixingActivities.mix_and_upload, job, task_queue=host, schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
+                heartbeat_timeout=ANALYSIS_HEARTBEAT, summary=summary)
+            return outcome, False
+        except MixFailedError as failed:
+            if failed.failure.error_code != "host_unavailable":
+                raise
+        workflow.logger.info("host %s did not pick up the mix; fetching the stems on any worker", host)
+        return await self._mix_anywhere(job, summary), True
+
+    async def _mix_anywhere(self, job: MixJob, summary: str) -> MixOutcome:
+        return await self._activity(MixingActivities.mix_and_upload, job, heartbeat_timeout=ANALYSIS_HEARTBEAT,
+                                    summary=f"{summary} on any worker (stems fetched again)")
+
+    async def _deliver(self, webhook: MixingCompletePayload) -> None:
+        info = workflow.info()
+        kind = WebhookKind.MIXING_COMPLETE
+        delivery = WebhookDelivery(kind=kind, body=webhook.model_dump(mode="json"),
+                                   idempotency_key=f"{info.workflow_id}:{info.run_id}:{kind.value}")
+        policy = self._input.policy
+        await self._activity(WebhookActivities.send_webhook, delivery,
+                             schedule_to_close_timeout=timedelta(seconds=policy.webhook_retry_horizon_seconds),
+                             start_to_close_timeout=timedelta(seconds=2 * policy.webhook_timeout_seconds + 5),
+                             summary=f"{kind.value} webhook",
+                             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                                      maximum_interval=timedelta(minutes=10)))
+
+    async def _discard(self, outputs: MixOutputKeys) -> None:
+        """A failed mix leaves nothing in S3, even when it failed between two of its uploads."""
+        try:
+            await self._activity(MixingActivities.discard_outputs, outputs, start_to_close_timeout=SHORT_STEP,
+                                 summary="remove what the failed mix may have uploaded")
+        except MixFailedError as failed:
+            workflow.logger.error("could not remove the outputs %s of a failed mix: %s", outputs.all(),
+                                  failed.failure.error)
+
+    async def _remove_temp_files(self, host: str, temp_id: str) -> None:
+        try:
+            await workflow.execute_activity_method(TempActivities.remove_stem_files, temp_id, task_queue=host,
+                                                   schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
+                                                   start_to_close_timeout=timedelta(seconds=30),
+                                                   retry_policy=RetryPolicy(maximum_attempts=3),
+                                                   summary="remove this mix's temp files")
+        except ActivityError:
+            workflow.logger.warning("temp files of %s stay for the periodic sweep on %s", temp_id, host)
+
+    async def _activity(self, method: Callable[..., Any], argument: BaseModel | None, *,
+                        task_queue: str | None = None, schedule_to_start_timeout: timedelta | None = None,
+                        schedule_to_close_timeout: timedelta = STEP_DEADLINE,
+                        start_to_close_timeout: timedelta | None = None, heartbeat_timeout: timedelta | None = None,
+                        retry_policy: RetryPolicy = IO_RETRY, summary: str | None = None) -> Any:
+        """Runs one activity; a failure it cannot recover from becomes a MixFailedError with a readable reason."""
+        try:
+            return await workflow.execute_activity_method(
+                method, *([] if argument is None else [argument]), task_queue=task_queue,
+                schedule_to_start_timeout=schedule_to_start_timeout,
+                schedule_to_close_timeout=schedule_to_close_timeout,
+                start_to_close_timeout=start_to_close_timeout or schedule_to_close_timeout,
+                heartbeat_timeout=heartbeat_timeout, retry_policy=retry_policy, summary=summary)
+        except ActivityError as error:
+            raise MixFailedError(_failure_of(error)) from None
+
+    def _webhook(self, status: Literal["SUCCESS", "FAILURE"], started: datetime, *,
+                 outcome: MixOutcome | None = None, failure: FailureResult | None = None) -> MixingCompletePayload:
+        request = self._input.request
+        paths = request.stem_paths or []
+        facts = outcome.model_dump(exclude={"stem_formats"}) if outcome is not None else {}
+        return MixingCompletePayload(
+            stageId=request.stageId, status=status, upstreamId=request.upstreamId, task_id=self._input.task_id,
+            stem_count=len(paths), stem_paths=paths,
+            processing_time=round((workflow.now() - started).total_seconds(), 3), timestamp=workflow.now().isoformat(),
+            result=failure, **facts)
