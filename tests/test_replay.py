@@ -19,10 +19,11 @@ from waveflow.models import (
     StemOutcome,
 )
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
+from workflows.mix_stems import MixStemsWorkflow
 from workflows.stem_ingest import StemIngestWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
-WORKFLOWS = [StemIngestWorkflow, CleanupTempFilesWorkflow, HealthCheckWorkflow]
+WORKFLOWS = [StemIngestWorkflow, CleanupTempFilesWorkflow, HealthCheckWorkflow, MixStemsWorkflow]
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -33,7 +34,8 @@ def test_the_suite_covers_every_path() -> None:
     assert len(HISTORIES) >= 10
     names = {path.name.split(".")[0] for path in HISTORIES}
     assert names >= {"analysed", "duplicate_deleted", "decision_timeout", "decision_only", "host_fallback",
-                     "hash_check_rejected", "damaged_audio", "cancelled", "cleanup", "health", "rerun_after_failure"}
+                     "hash_check_rejected", "damaged_audio", "cancelled", "cleanup", "health", "rerun_after_failure",
+                     "mixed", "mix_stem_missing"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])

@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         IO_RETRY,
         SHORT_STEP,
         STEP_DEADLINE,
-        _failure_of,
+        failure_of,
     )
 
 if TYPE_CHECKING:
@@ -269,7 +269,7 @@ class MixStemsWorkflow:
                 start_to_close_timeout=start_to_close_timeout or schedule_to_close_timeout,
                 heartbeat_timeout=heartbeat_timeout, retry_policy=retry_policy, summary=summary)
         except ActivityError as error:
-            raise MixFailedError(_failure_of(error)) from None
+            raise MixFailedError(failure_of(error)) from None
 
     def _webhook(self, status: Literal["SUCCESS", "FAILURE"], started: datetime, *,
                  outcome: MixOutcome | None = None, failure: FailureResult | None = None) -> MixingCompletePayload:

@@ -296,7 +296,7 @@ class StemIngestWorkflow:
         except ActivityError as error:
             if isinstance(error.cause, CancelledError):
                 raise asyncio.CancelledError(error.cause.message) from None
-            raise StemFailedError(_failure_of(error)) from None
+            raise StemFailedError(failure_of(error)) from None
 
     def _completion(self, status: Literal["SUCCESS", "FAILURE"],
                     result: AnalysisResult | DuplicateDeletedResult | FailureResult,
@@ -312,7 +312,7 @@ class StemIngestWorkflow:
             stageId=request.stageId)
 
 
-def _failure_of(error: ActivityError) -> FailureResult:
+def failure_of(error: ActivityError) -> FailureResult:
     cause = error.cause
     if isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
         return FailureResult(error="the host holding the file did not pick up the step", error_code="host_unavailable")

@@ -36,12 +36,14 @@ from tests.conftest import (
     webhooks,
 )
 from tests.signals import encode, sine
+from tests.test_mixing import mix_message
 from waveflow.models import DedupeDecision
 from worker import running_workers
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
 from workflows.stem_ingest import StemIngestWorkflow
 
 HERE = Path(__file__).parent
+MIXING_COMPLETE = "/webhook/mixing-complete"
 KEY = "uploads/user-1/track-1/stem.wav"
 Scenario = Callable[[Client, Stack], Awaitable[str]]
 """Runs one path to its end and returns the workflow id whose runs are recorded."""
@@ -214,10 +216,33 @@ async def health(client: Client, stack: Stack) -> str:
     return "health-recorded"
 
 
+async def mix_workflow_of(client: Client, stack: Stack) -> str:
+    query = f"WorkflowType = 'MixStemsWorkflow' AND TaskQueue = '{stack.settings.temporal_task_queue}'"
+    [mix] = [item async for item in client.list_workflows(query)]
+    return mix.id
+
+
+async def mixed(client: Client, stack: Stack) -> str:
+    stack.put("uploads/u/t/drums.wav", encode(sine(0.5)))
+    stack.put("uploads/u/t/bass.flac", encode(sine(0.5, channels=1, frequency=110.0), format="FLAC"))
+    async with services_running(client, stack.settings):
+        stack.send(mix_message("stage-recorded", ["uploads/u/t/drums.wav", "uploads/u/t/bass.flac"]))
+        await webhooks(stack, MIXING_COMPLETE)
+    return await mix_workflow_of(client, stack)
+
+
+async def mix_stem_missing(client: Client, stack: Stack) -> str:
+    stack.put("uploads/u/t/drums.wav", encode(sine(0.5)))
+    async with services_running(client, stack.settings):
+        stack.send(mix_message("stage-missing", ["uploads/u/t/drums.wav", "uploads/u/t/gone.wav"]))
+        await webhooks(stack, MIXING_COMPLETE)
+    return await mix_workflow_of(client, stack)
+
+
 SCENARIOS: dict[str, Scenario] = {scenario.__name__: scenario for scenario in (
     analysed, duplicate_deleted, decision_timeout, decision_only, host_fallback, hash_check_rejected,
     completion_rejected, damaged_audio, object_missing, cancelled, rerun_after_failure, late_decision,
-    decided_by_update, cleanup, health)}
+    decided_by_update, cleanup, health, mixed, mix_stem_missing)}
 
 
 async def wait_closed(handle: WorkflowHandle[object, object]) -> None:
