@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -133,35 +134,45 @@ async def test_cancel_sends_a_cancelled_failure_keeps_the_original_and_removes_t
     assert await runs_of(client, "cancel-me") == [WorkflowExecutionStatus.CANCELED]
 
 
-async def test_the_decide_update_refuses_answers_and_records_a_second_decision(stack: Stack, client: Client) -> None:
+def readme_update_command() -> str:
+    [command] = re.findall(r"`(temporal workflow update execute [^`]*)`", (ROOT / "README.md").read_text())
+    return command
+
+
+async def test_the_decide_update_refuses_answers_and_records_a_second_decision(
+        stack: Stack, client: Client, temporal_server: TemporalDevServer) -> None:
+    key = "uploads/user-1/track-1/drums.wav"
     stack.standin.behaviour.send_decisions = False
-    stack.put("uploads/checked.wav", encode(sine(0.3)))
+    stack.put(key, encode(sine(0.3)))
     async with services_running(client, stack.settings):
-        stack.send(hash_request("checked", "uploads/checked.wav"))
+        stack.send(hash_request("checked", key))
         [hash_check] = await webhooks(stack, HASH_CHECK)
         audio_hash = hash_check.body["audio_hash"]
         handle = client.get_workflow_handle_for(StemIngestWorkflow.run, "stem-checked")
         for wrong, reason in [
             (DedupeDecision(duplicate=True, filepath="uploads/other.wav", audio_hash=audio_hash),
-             "the decision names 'uploads/other.wav' but this stem's object is 'uploads/checked.wav'"),
-            (DedupeDecision(duplicate=True, filepath="uploads/checked.wav", audio_hash="f" * 64),
+             f"the decision names 'uploads/other.wav' but this stem's object is '{key}'"),
+            (DedupeDecision(duplicate=True, filepath=key, audio_hash="f" * 64),
              f"differs from the hash WaveFlow computed ({audio_hash})"),
         ]:
             with pytest.raises(WorkflowUpdateFailedError) as refused:
                 await handle.execute_update(StemIngestWorkflow.decide_checked, wrong)
             assert reason in str(refused.value.cause)
-        decision = DedupeDecision(duplicate=False, filepath="uploads/checked.wav", audio_hash=audio_hash, num_peaks=16)
-        accepted = await handle.execute_update(StemIngestWorkflow.decide_checked, decision)
-        assert accepted.outcome == "accepted"
-        other = DedupeDecision(duplicate=True, filepath="uploads/checked.wav", audio_hash=audio_hash)
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               "TEMPORAL_ADDRESS": temporal_server.address, "STEM_ID": "checked"}
+        done = await asyncio.to_thread(subprocess.run, ["bash", "-c", readme_update_command()], env=env,
+                                       capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "outcome:accepted" in done.stdout, done.stdout + done.stderr
+        decision = DedupeDecision(duplicate=False, filepath=key)
+        other = DedupeDecision(duplicate=True, filepath=key, audio_hash=audio_hash)
         again = await handle.execute_update(StemIngestWorkflow.decide_checked, other)
         assert again.outcome == "already_decided" and again.decision_in_force == decision
         await handle.signal(StemIngestWorkflow.decide, decision)  # a redelivered copy: nothing to record
         [completion] = await webhooks(stack, COMPLETION)
         status = await handle.query(StemIngestWorkflow.status)
-    assert completion.body["status"] == "SUCCESS" and completion.body["result"]["num_peaks"] == 16
+    assert completion.body["status"] == "SUCCESS" and completion.body["result"]["num_peaks"] == 1024
     assert status.decision == decision and status.conflicting_decisions == [other]
-    assert "uploads/checked.wav" in stack.object_keys()
+    assert key in stack.object_keys()
 
 
 def failed_stem_commands() -> list[str]:
