@@ -31,6 +31,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.audio import AudioActivities
+from activities.heartbeats import CpuSlots
 from activities.maintenance import MaintenanceActivities
 from activities.mixing import MixingActivities
 from activities.s3 import S3Activities, make_s3_client
@@ -88,10 +89,12 @@ async def running_workers(client: Client, settings: Settings,
              swept.removed_bytes)
     s3 = make_s3_client(settings)
     s3_activities = S3Activities(settings, s3, temp_area)
-    audio_activities = AudioActivities(s3_activities, temp_area)
+    cpu = CpuSlots(settings.max_concurrent_analyses)
+    audio_activities = AudioActivities(s3_activities, temp_area, cpu)
     temp_activities = TempActivities(temp_area)
-    mixing = MixingActivities(settings, s3_activities, s3, temp_area)
-    executor = ThreadPoolExecutor(max_workers=settings.max_concurrent_activities + 2,
+    mixing = MixingActivities(settings, s3_activities, s3, temp_area, cpu)
+    # Both workers share the pool: a thread for every slot of each, so every activity started can run and heartbeat.
+    executor = ThreadPoolExecutor(max_workers=2 * settings.max_concurrent_activities,
                                   thread_name_prefix="waveflow-activity")
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as http:
         webhook_activities = WebhookActivities(settings, http)

@@ -9,6 +9,7 @@ from pathlib import Path
 from temporalio import activity
 
 from activities.errors import as_application_errors
+from activities.heartbeats import CpuSlots
 from activities.metrics import count
 from activities.s3 import S3Activities
 from waveflow.audio.analysis import AudioAnalysis, Progress, analyse_file
@@ -21,9 +22,10 @@ HEARTBEAT_EVERY_SECONDS = 1.0
 
 
 class AudioActivities:
-    def __init__(self, s3: S3Activities, temp_area: TempArea) -> None:
+    def __init__(self, s3: S3Activities, temp_area: TempArea, cpu: CpuSlots) -> None:
         self._s3 = s3
         self._temp = temp_area
+        self._cpu = cpu
 
     @activity.defn(name="analyse_audio")
     def analyse_audio(self, request: AnalyseRequest) -> AnalysisOutcome:
@@ -32,7 +34,7 @@ class AudioActivities:
             detail_path = self._temp.new_path(request.stem_id, "dat")
             try:
                 with (self._temp.lease(Path(source.local_path)), no_space_is_retryable(detail_path),
-                      detail_path.open("w+b") as detail):
+                      detail_path.open("w+b") as detail, self._cpu.held()):
                     analysis = analyse_file(Path(source.local_path), num_peaks=request.num_peaks,
                                             detail_samples_per_pixel=request.detail_samples_per_pixel,
                                             detail_output=detail, progress=_heartbeat_progress())

@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 from temporalio import activity
 
 from activities.errors import as_application_errors
+from activities.heartbeats import CpuSlots
 from activities.metrics import count
 from activities.s3 import S3Activities
 from waveflow.audio.mix import ChannelMode, MixedAudio, MixOptions, MixProgress, OutputFormat, mix_files
@@ -26,11 +27,13 @@ HEARTBEAT_EVERY_SECONDS = 1.0
 
 
 class MixingActivities:
-    def __init__(self, settings: Settings, s3_activities: S3Activities, s3: Any, temp_area: TempArea) -> None:
+    def __init__(self, settings: Settings, s3_activities: S3Activities, s3: Any, temp_area: TempArea,
+                 cpu: CpuSlots) -> None:
         self._settings = settings
         self._s3_activities = s3_activities
         self._s3 = s3
         self._temp = temp_area
+        self._cpu = cpu
 
     @activity.defn(name="ClaimMixHost")
     def claim_host(self) -> str:
@@ -56,7 +59,7 @@ class MixingActivities:
             options = MixOptions(sample_rate=job.policy.sample_rate, channel_mode=ChannelMode(job.policy.channel_mode),
                                  output_format=output_format, num_peaks=job.policy.num_peaks,
                                  detail_samples_per_pixel=job.policy.detail_samples_per_pixel)
-            with no_space_is_retryable(mixed_path), detail_path.open("w+b") as detail:
+            with no_space_is_retryable(mixed_path), detail_path.open("w+b") as detail, self._cpu.held():
                 mixed = mix_files(stems, options, float_temp=float_temp, output=mixed_path, detail_output=detail,
                                   progress=_heartbeat_progress([stem.key for stem in job.stems]))
             float_temp.unlink()

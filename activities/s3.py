@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from temporalio import activity
 
 from activities.errors import as_application_errors
+from activities.heartbeats import heartbeat_while
 from activities.metrics import count
 from waveflow.deletion import check_duplicate_delete
 from waveflow.errors import DeleteRefusedError, FileTooLargeError, InvalidRequestError, ObjectMissingError
@@ -45,7 +46,8 @@ class S3Activities:
     def fetch(self, stem_id: str, key: str, max_size_bytes: int) -> DownloadedObject:
         """One GET, hashed as it streams to disk; refused before the GET when the object is too large."""
         try:
-            head = self._s3.head_object(Bucket=self._bucket, Key=key)
+            with heartbeat_while({"stage": "head", "key": key}):
+                head = self._s3.head_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
             if _error_code(error) in _MISSING:
                 raise ObjectMissingError(f"the file {key!r} does not exist in S3") from None
@@ -61,7 +63,8 @@ class S3Activities:
         path = self._temp.new_path(stem_id, "audio")
         try:
             with no_space_is_retryable(path), path.open("wb") as output:
-                response = self._s3.get_object(Bucket=self._bucket, Key=key, IfMatch=etag)
+                with heartbeat_while({"stage": "get", "key": key}):
+                    response = self._s3.get_object(Bucket=self._bucket, Key=key, IfMatch=etag)
                 sha256, written = copy_and_hash(response["Body"].iter_chunks(CHUNK_BYTES), output,
                                                 lambda done: activity.heartbeat({"bytes_downloaded": done,
                                                                                  "bytes_total": size}))
@@ -88,7 +91,7 @@ class S3Activities:
             return self.fetch(request.stem_id, request.key, request.max_size_bytes)
 
     def upload_file(self, path: Path, key: str, content_type: str) -> None:
-        with path.open("rb") as body:
+        with path.open("rb") as body, heartbeat_while({"stage": "uploading", "key": key}):
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
 
     @activity.defn(name="delete_duplicate")

@@ -26,6 +26,10 @@ class Faults:
     get_bytes_per_second: float | None = None
     put_delays: dict[str, list[float]] = field(default_factory=dict)
     """Key prefix → seconds to hold matching PUTs."""
+    head_delays: list[float] = field(default_factory=list)
+    """Seconds to hold the next HEAD requests before answering."""
+    get_delays: list[float] = field(default_factory=list)
+    """Seconds to hold the next GET requests before the first byte."""
 
 
 class FaultProxy:
@@ -48,10 +52,11 @@ class FaultProxy:
     def stop(self) -> None:
         self._server.stop()
 
-    def wait_until_active(self, method: str, timeout: float = 60.0) -> None:
+    def wait_until_active(self, method: str, timeout: float = 60.0, count: int = 1) -> None:
+        """Until `count` requests of that method are in the proxy at once."""
         with self._lock:
-            if not self._lock.wait_for(lambda: self._active.get(method, 0) > 0, timeout):
-                raise TimeoutError(f"no {method} through the proxy after {timeout} s")
+            if not self._lock.wait_for(lambda: self._active.get(method, 0) >= count, timeout):
+                raise TimeoutError(f"fewer than {count} {method} through the proxy after {timeout} s")
 
     def _take(self, method: str, path: str) -> tuple[int | None, int | None, float]:
         with self._lock:
@@ -62,6 +67,10 @@ class FaultProxy:
                 status = faults.get_statuses.pop(0)
             elif method == "GET" and faults.cut_get_after_bytes:
                 cut = faults.cut_get_after_bytes.pop(0)
+            elif method == "GET" and faults.get_delays:
+                delay = faults.get_delays.pop(0)
+            if method == "HEAD" and faults.head_delays:
+                delay = faults.head_delays.pop(0)
             if method == "PUT":
                 for prefix, delays in faults.put_delays.items():
                     if prefix in path and delays:

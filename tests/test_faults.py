@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -286,3 +287,59 @@ async def test_200_concurrent_stems_of_mixed_sizes_bounded_memory(faulty: Faulty
     assert sorted(item.body["stemId"] for item in completions.values()) == sorted(stems)
     assert all(item.body["status"] == "SUCCESS" for item in completions.values())
     assert len([key for key in stack.object_keys() if key.startswith("uploads/")]) == len(stems)
+
+
+async def assert_every_activity_ran_once(client: Client, stem_id: str) -> None:
+    """No activity of the stem timed out or was attempted twice: no second attempt ever ran beside a first."""
+    events = [event async for event in client.get_workflow_handle(f"stem-{stem_id}").fetch_history_events()]
+    kinds = [event.event_type for event in events]
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT not in kinds, f"an activity of {stem_id} timed out"
+    attempts = [event.activity_task_started_event_attributes.attempt for event in events
+                if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
+    assert attempts and set(attempts) == {1}, f"{stem_id} attempts {attempts}"
+
+
+async def test_s3_slower_than_the_heartbeat_timeout_on_head_get_and_put_runs_each_step_once(
+        faulty: Faulty, client: Client) -> None:
+    """Each call is held past botocore's read timeout twice (about 22 s with its retries), longer than the
+    download's (15 s) and the analysis's (10 s) heartbeat timeout."""
+    stack = faulty.stack
+    stack.put("uploads/sluggish.wav", encode(sine(0.5)))
+    held = [11.0, 11.0]
+    faulty.proxy.faults.head_delays = list(held)
+    faulty.proxy.faults.get_delays = list(held)
+    faulty.proxy.faults.put_delays = {"waveforms/": list(held)}
+    faulty.start_worker()
+    async with bridge_running(client, stack.settings):
+        stack.send(hash_request("sluggish", "uploads/sluggish.wav"))
+        await assert_completed_once(stack, client, "sluggish", "uploads/sluggish.wav")
+    assert faulty.proxy.faults.head_delays == faulty.proxy.faults.get_delays == [], "every delay was served"
+    assert faulty.proxy.faults.put_delays["waveforms/"] == []
+    await assert_every_activity_ran_once(client, "sluggish")
+
+
+async def test_64_activities_at_once_all_run_and_heartbeat(faulty: Faulty, client: Client) -> None:
+    """32 analyses held in their uploads for about 19 s fill the host queue's slots while 32 downloads, each held
+    9 s before its first byte, fill the shared queue's: every started activity needs a thread of its own, or it
+    waits for one without heartbeating and times out."""
+    stack = faulty.stack
+    analysed_first, downloaded_meanwhile = [f"busy-{index:02d}" for index in range(32)], [
+        f"late-{index:02d}" for index in range(32)]
+    for index, stem_id in enumerate(analysed_first + downloaded_meanwhile):
+        stack.put(f"uploads/{stem_id}.wav", encode(sine(0.1, frequency=100.0 + 10 * index)))
+    faulty.proxy.faults.put_delays = {"waveforms/": [9.5] * 2 * len(analysed_first)}
+    faulty.start_worker()
+    async with bridge_running(client, stack.settings):
+        for stem_id in analysed_first:
+            stack.send(hash_request(stem_id, f"uploads/{stem_id}.wav"))
+        await asyncio.to_thread(faulty.proxy.wait_until_active, "PUT", 60, len(analysed_first))
+        faulty.proxy.faults.get_delays = [9.0] * len(downloaded_meanwhile)
+        for stem_id in downloaded_meanwhile:
+            stack.send(hash_request(stem_id, f"uploads/{stem_id}.wav"))
+        await webhooks(stack, COMPLETION, len(analysed_first + downloaded_meanwhile), timeout=180)
+    completions = stack.standin.unique_accepted(COMPLETION)
+    assert sorted(item.body["stemId"] for item in completions.values()) == sorted(analysed_first
+                                                                                  + downloaded_meanwhile)
+    assert all(item.body["status"] == "SUCCESS" for item in completions.values())
+    for stem_id in analysed_first + downloaded_meanwhile:
+        await assert_every_activity_ran_once(client, stem_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import tempfile
@@ -42,6 +43,8 @@ class Settings(BaseSettings):
     temporal_search_attributes: bool = False
     """Set WaveFlowUserId, WaveFlowTrackId and WaveFlowStage on stems; they must be registered first."""
     max_concurrent_activities: int = Field(default=32, ge=1)
+    max_concurrent_analyses: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    """CPU-bound steps (analyses, mixes) running at once on a host; more wait for a core, heartbeating."""
     worker_health_bind_address: str = "0.0.0.0:9465"
     """The worker's /livez and /readyz; empty disables."""
     bridge_health_bind_address: str = "0.0.0.0:9466"
