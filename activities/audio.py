@@ -44,6 +44,8 @@ class AudioActivities:
                 detail_path.unlink(missing_ok=True)
                 if fetched_here:
                     Path(source.local_path).unlink(missing_ok=True)
+            if request.remove_downloaded:  # a retry after this finds no file and fetches the object again
+                Path(source.local_path).unlink(missing_ok=True)
             count("waveflow_audio_seconds_analysed", round(analysis.duration), "Seconds of audio analysed")
             return AnalysisOutcome(duration=analysis.duration, sample_rate=analysis.sample_rate,
                                    channels=analysis.channels, frames=analysis.frames,

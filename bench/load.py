@@ -2,7 +2,9 @@
 
 Starts a Temporal dev server, moto, the NestJS stand-in, and `worker.py` and `sqs_bridge.py` as processes;
 uploads N small distinct stems, sends N NestJS-shaped messages, waits for every completion webhook and prints
-messages/s, stems/s, p50/p95 latency from send to hash-check and to completion, and lost/duplicated webhooks.
+messages/s, stems/s, p50/p95 latency from send to hash-check and to completion, lost/duplicated webhooks, the
+CPU each process spent per stem (from /proc: the worker, the bridge, the Temporal server, and this process,
+which hosts moto and the NestJS stand-in), which of them was the bottleneck, and the history events per stem.
 
     .venv/bin/python bench/load.py [--stems 1000]
 """
@@ -10,8 +12,10 @@ messages/s, stems/s, p50/p95 latency from send to hash-check and to completion, 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+from temporalio.client import Client
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,6 +43,12 @@ def small_stem(index: int) -> bytes:
     buffer = io.BytesIO()
     soundfile.write(buffer, samples, 44100, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its reaped children, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -61,12 +72,16 @@ def main() -> None:
            "WORKER_HEALTH_BIND_ADDRESS": "", "BRIDGE_HEALTH_BIND_ADDRESS": "", "SQS_WAIT_TIME_SECONDS": "2",
            "LOG_LEVEL": "WARNING"}
     children = [spawn("worker.py", env, work / "worker.log"), spawn("sqs_bridge.py", env, work / "bridge.log")]
+    assert temporal.process is not None
+    processes = {"worker": children[0].pid, "bridge": children[1].pid, "temporal server": temporal.process.pid,
+                 "moto + stand-in (this process)": os.getpid()}
     try:
         s3 = aws.s3()
         stem_ids = [f"load-{index:05d}" for index in range(count)]
         for index, stem_id in enumerate(stem_ids):
             s3.put_object(Bucket=BUCKET, Key=f"uploads/{stem_id}.wav", Body=small_stem(index))
         sent_at: dict[str, float] = {}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         started = time.time()
         for offset in range(0, count, 10):
             entries = []
@@ -81,6 +96,8 @@ def main() -> None:
         hashed_all = time.time()
         standin.wait_for("/webhook/completion", count, timeout=parser.parse_args().timeout)
         completed_all = time.time()
+        cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
+        events = asyncio.run(history_events(temporal.address, stem_ids[:: max(1, count // 20)]))
         time.sleep(3)
     finally:
         for child in children:
@@ -109,6 +126,19 @@ def main() -> None:
           f"p95 {percentile(to_completion, 0.95):.2f} s")
     print(f"lost webhooks: {lost}   duplicated webhooks: {doubled}   "
           f"failures: {sum(1 for item in completions if item.body['status'] != 'SUCCESS')}")
+    wall = completed_all - started
+    for name, seconds in sorted(cpu_used.items(), key=lambda item: -item[1]):
+        print(f"CPU {name:<31} {1000 * seconds / count:6.1f} ms per stem   {100 * seconds / wall:5.1f}% of a core")
+    bottleneck = max(cpu_used, key=lambda name: cpu_used[name])
+    print(f"bottleneck: {bottleneck} ({os.cpu_count()} cores; all processes together used "
+          f"{100 * sum(cpu_used.values()) / wall / (os.cpu_count() or 1):.0f}% of the machine)")
+    print(f"history events per stem: {statistics.mean(events):.0f} (sampled {len(events)} stems)")
+
+
+async def history_events(address: str, stem_ids: list[str]) -> list[int]:
+    client = await Client.connect(address)
+    return [len((await client.get_workflow_handle(f"stem-{stem_id}").fetch_history()).events)
+            for stem_id in stem_ids]
 
 
 if __name__ == "__main__":

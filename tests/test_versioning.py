@@ -11,7 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from devstack.processes import spawn, stop_process
-from tests.changed_workflow import ADDED_STEP_MEMO
+from tests.changed_workflow import ADDED_STEP_MEMO, ADDED_STEP_PATCH
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, hash_request, webhooks
 from tests.signals import encode, sine
 from workflows.stem_ingest import StemIngestWorkflow
@@ -61,7 +61,9 @@ async def test_workers_replaced_by_a_changed_workflow_keep_old_stems_on_their_pa
         events = [event async for event in handle.fetch_history_events()]
         kinds = [event.event_type for event in events]
         assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in kinds, f"{stem_id} hit a failed workflow task"
-        patched = [event for event in events if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+        patched = [event for event in events if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+                   and ADDED_STEP_PATCH.encode() in event.marker_recorded_event_attributes.details[
+                       "patch-data"].payloads[0].data]
         modified = kinds.count(EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED)
         memo = await (await handle.describe()).memo()
         analysis = next(event.activity_task_scheduled_event_attributes for event in events

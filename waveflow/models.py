@@ -234,6 +234,8 @@ class AnalyseRequest(BaseModel):
     waveform_key: str
     detail_key: str
     created_at: str
+    remove_downloaded: bool = False
+    """Remove the downloaded file once the waveforms are uploaded: no separate temp-removal step follows."""
 
 
 class DeleteRequest(BaseModel):

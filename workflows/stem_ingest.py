@@ -49,6 +49,8 @@ ANALYSIS_HEARTBEAT = timedelta(seconds=10)
 DOWNLOAD_HEARTBEAT = timedelta(seconds=15)
 SHORT_STEP = timedelta(seconds=60)
 CANCELLED = "cancelled"
+ANALYSIS_REMOVES_DOWNLOAD = "analysis-removes-its-download"
+"""Patch: on the success path the analysis removes the downloaded file itself, one activity fewer per stem."""
 WAITED = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 """For steps that write: a cancelled stem ends only once they stopped, so nothing is written after its end."""
 
@@ -110,6 +112,9 @@ class StemIngestWorkflow:
 
     @workflow.run
     async def run(self, params: StemIngestInput) -> StemOutcome:
+        # Patches are decided once, here: a stem whose first workflow task older code recorded keeps its path.
+        self._analysis_removes_download = workflow.patched(ANALYSIS_REMOVES_DOWNLOAD)
+        self._download_removed = False
         started = workflow.now()
         downloaded: DownloadedObject | None = None
         self._enter(Stage.DOWNLOADING)
@@ -130,7 +135,7 @@ class StemIngestWorkflow:
         except asyncio.CancelledError:
             completion = self._failed(FailureResult(error="the stem was cancelled; the original file is kept",
                                                     error_code=CANCELLED), started)
-        if downloaded is not None:
+        if downloaded is not None and not self._download_removed:
             await self._remove_temp_files(downloaded)
         self._enter(Stage.SENDING_COMPLETION)
         try:
@@ -231,13 +236,14 @@ class StemIngestWorkflow:
             detail_samples_per_pixel=policy.detail_samples_per_pixel, max_size_bytes=policy.max_file_size_bytes,
             waveform_key=f"waveforms/{request.stemId}_waveform_{stamp}.json",
             detail_key=f"waveforms/{request.stemId}_waveform_{stamp}.dat",
-            created_at=workflow.now().isoformat())
+            created_at=workflow.now().isoformat(), remove_downloaded=self._analysis_removes_download)
         try:
             outcome = await self._activity(AudioActivities.analyse_audio, analyse,
                                            task_queue=downloaded.host_task_queue,
                                            schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
                                            heartbeat_timeout=ANALYSIS_HEARTBEAT, cancellation_type=WAITED,
                                            summary=f"analyse into {analyse.num_peaks} peaks")
+            self._download_removed = self._analysis_removes_download
         except StemFailedError as failed:
             if failed.failure.error_code != "host_unavailable":
                 raise
