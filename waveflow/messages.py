@@ -1,4 +1,4 @@
-"""Turns an SQS message body into a command, whichever of CONTRACT §1's three shapes it has.
+"""Turns an SQS message body into a command, whichever of the three shapes of docs/contract.md it has.
 
 Every input ends either in a `ParsedMessage` or a `PoisonMessageError` naming the reason.
 """
@@ -28,7 +28,7 @@ class Task(StrEnum):
     HEALTH_CHECK = "health_check"
 
 
-_KWARGS_MODELS: dict[Task, type[BaseModel] | None] = {
+KWARGS_MODELS: dict[Task, type[BaseModel] | None] = {
     Task.GENERATE_HASH: HashRequest,
     Task.PROCESS_DUPLICATE: DuplicateFileRequest,
     Task.PROCESS_ANALYSIS: AudioAnalysisRequest,
@@ -92,7 +92,7 @@ def _build(task_name: object, message_id: object, kwargs: object, args: object) 
         raise PoisonMessageError(f"{task.value} takes keyword arguments only, got positional args")
     if not isinstance(kwargs, dict):
         raise PoisonMessageError(f"kwargs of {task.value} must be an object")
-    model = _KWARGS_MODELS[task]
+    model = KWARGS_MODELS[task]
     if model is None:
         return ParsedMessage(task=task, message_id=_message_id(message_id), request=None, ignored_fields=sorted(kwargs))
     try:
