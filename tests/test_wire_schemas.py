@@ -75,14 +75,3 @@ def test_webhook_bodies_validate_against_the_webhook_schemas() -> None:
                                  timestamp="2024-01-01T10:00:00Z", original_filename=None, processing_time=1.5,
                                  audio_wave_path=None)
         completion.validate(body.model_dump(mode="json"))
-
-
-def test_no_file_in_the_repository_points_outside_it() -> None:
-    """The contract lives here: nothing outside the tests refers to a sibling folder of the clone."""
-    root = SCHEMA_DIR.parent.parent
-    skipped = {"tests", "__pycache__"}
-    files = [path for path in root.rglob("*") if path.is_file() and not any(
-        part.startswith(".") or part in skipped or part.endswith(".egg-info") for part in path.relative_to(root).parts)]
-    outside = "../" + "shared"
-    assert [str(path.relative_to(root)) for path in files
-            if outside in path.read_text(encoding="utf-8", errors="ignore")] == []
