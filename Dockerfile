@@ -25,7 +25,6 @@ RUN pip install --no-cache-dir --no-deps /tmp/wheels/*.whl && rm -r /tmp/wheels
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin waveflow \
     && mkdir -p /var/tmp/waveflow && chown 10001 /var/tmp/waveflow
 USER 10001
-WORKDIR /var/tmp/waveflow
 EXPOSE 9464 9465 9466
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["python", "-m", "waveflow.probe"]
 CMD ["waveflow-worker"]
