@@ -100,6 +100,3 @@ class EnforcedAws:
         return {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
                 **credentials.environment()}
 
-
-def queue_arn(name: str) -> str:
-    return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"

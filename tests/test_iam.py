@@ -24,7 +24,7 @@ from devstack.local_aws import REGION
 from devstack.nestjs_standin import NestJsStandIn
 from devstack.processes import TemporalDevServer, free_port, spawn, stop_process
 from tests.conftest import COMPLETION, hash_request
-from tests.enforced_aws import Credentials, EnforcedAws, policy, queue_arn
+from tests.enforced_aws import ACCOUNT_ID, Credentials, EnforcedAws, policy
 from tests.signals import encode, sine
 from waveflow.errors import AccessDeniedError, ObjectMissingError
 from waveflow.models import HealthReport
@@ -55,7 +55,7 @@ def iam_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamWorld]:
     sqs = aws.client("sqs")
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    values = {"bucket": name, "region": REGION, "account-id": queue_arn("x").split(":")[4], "queue-name": name,
+    values = {"bucket": name, "region": REGION, "account-id": ACCOUNT_ID, "queue-name": name,
               "dlq-name": f"{name}-dlq", "delete-prefix": "uploads/"}
     users = {
         "admin": aws.create_user("admin", {"Version": "2012-10-17", "Statement": [
