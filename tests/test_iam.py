@@ -56,7 +56,7 @@ def iam_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamWorld]:
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     values = {"bucket": name, "region": REGION, "account-id": ACCOUNT_ID, "queue-name": name,
-              "dlq-name": f"{name}-dlq", "delete-prefix": "uploads/"}
+              "dlq-name": f"{name}-dlq", "stem-prefix": "uploads/", "delete-prefix": "uploads/"}
     users = {
         "admin": aws.create_user("admin", {"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
@@ -88,6 +88,7 @@ async def test_whole_pipeline_runs_on_the_least_privilege_policies(iam_world: Ia
     s3, sqs = iam_world.admin("s3"), iam_world.admin("sqs")
     s3.put_object(Bucket=iam_world.bucket, Key="uploads/original.wav", Body=AUDIO)
     s3.put_object(Bucket=iam_world.bucket, Key="uploads/copy.wav", Body=AUDIO)
+    s3.put_object(Bucket=iam_world.bucket, Key="private/elsewhere.wav", Body=AUDIO)
     standin = NestJsStandIn(send_to_sqs=lambda body: sqs.send_message(QueueUrl=iam_world.queue_url,
                                                                        MessageBody=body)).start()
     task_queue = f"tq-{iam_world.bucket}"
@@ -108,8 +109,10 @@ async def test_whole_pipeline_runs_on_the_least_privilege_policies(iam_world: Ia
                          MessageBody=json.dumps(hash_request("iam-copy", "uploads/copy.wav")))
         sqs.send_message(QueueUrl=iam_world.queue_url,
                          MessageBody=json.dumps(hash_request("iam-missing", "uploads/never-uploaded.wav")))
+        sqs.send_message(QueueUrl=iam_world.queue_url,
+                         MessageBody=json.dumps(hash_request("iam-denied", "private/elsewhere.wav")))
         sqs.send_message(QueueUrl=iam_world.queue_url, MessageBody="this is not a message")
-        completions = await asyncio.to_thread(standin.wait_for, COMPLETION, 3, 90)
+        completions = await asyncio.to_thread(standin.wait_for, COMPLETION, 4, 90)
         report: HealthReport = await client.execute_workflow(HealthCheckWorkflow.run, id=f"health-{task_queue}",
                                                              task_queue=task_queue)
         dead = sqs.receive_message(QueueUrl=iam_world.dlq_url, WaitTimeSeconds=5,
@@ -127,12 +130,18 @@ async def test_whole_pipeline_runs_on_the_least_privilege_policies(iam_world: Ia
     assert by_stem["iam-copy"]["result"]["status"] == "duplicate_file_deleted"
     assert "uploads/copy.wav" not in keys and "uploads/original.wav" in keys
     assert by_stem["iam-missing"]["result"]["error_code"] == "object_not_found"
+    # Outside the worker's read prefix: named at once, not retried until a deadline.
+    assert by_stem["iam-denied"]["result"] == {
+        "error_code": "access_denied",
+        "error": f"access denied: WaveFlow may not s3:GetObject on arn:aws:s3:::{iam_world.bucket}/private/"
+                 "elsewhere.wav; grant it as docs/aws-iam.md shows"}
     assert [item["Body"] for item in dead] == ["this is not a message"]
     assert report.status == "healthy", report
     depth = sqs.get_queue_attributes(QueueUrl=iam_world.queue_url, AttributeNames=["All"])["Attributes"]
     assert depth["ApproximateNumberOfMessages"] == depth["ApproximateNumberOfMessagesNotVisible"] == "0"
-    logs = (tmp_path / "worker.log").read_text() + (tmp_path / "bridge.log").read_text()
-    assert "AccessDenied" not in logs and "access denied" not in logs
+    denied = [line for line in (tmp_path / "worker.log").read_text().splitlines() + (tmp_path / "bridge.log")
+              .read_text().splitlines() if "AccessDenied" in line or "access denied" in line]
+    assert all("private/elsewhere.wav" in line for line in denied), "only the stem outside the read prefix"
 
 
 def activities_with(s3: Any, bucket: str, tmp_path: Path) -> S3Activities:
