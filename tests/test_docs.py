@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SKIPPED = {"tests", "__pycache__", "build"}
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
 def repository_files() -> list[Path]:
-    skipped = {"tests", "__pycache__"}
-    return [path for path in ROOT.rglob("*") if path.is_file() and not any(
-        part.startswith(".") or part in skipped or part.endswith(".egg-info") for part in path.relative_to(ROOT).parts)]
+    """Every file of the project outside the tests, without descending into hidden or generated folders."""
+    files = []
+    for folder, subfolders, names in os.walk(ROOT):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".") and name not in SKIPPED
+                         and not name.endswith(".egg-info")]
+        files += [Path(folder) / name for name in names]
+    return files
 
 
 def test_no_file_refers_to_a_sibling_folder_of_the_clone() -> None:
