@@ -28,7 +28,7 @@ class Task(StrEnum):
     HEALTH_CHECK = "health_check"
 
 
-KWARGS_MODELS: dict[Task, type[BaseModel] | None] = {
+_KWARGS_MODELS: dict[Task, type[BaseModel] | None] = {
     Task.GENERATE_HASH: HashRequest,
     Task.PROCESS_DUPLICATE: DuplicateFileRequest,
     Task.PROCESS_ANALYSIS: AudioAnalysisRequest,
@@ -92,7 +92,7 @@ def _build(task_name: object, message_id: object, kwargs: object, args: object) 
         raise PoisonMessageError(f"{task.value} takes keyword arguments only, got positional args")
     if not isinstance(kwargs, dict):
         raise PoisonMessageError(f"kwargs of {task.value} must be an object")
-    model = KWARGS_MODELS[task]
+    model = _KWARGS_MODELS[task]
     if model is None:
         return ParsedMessage(task=task, message_id=_message_id(message_id), request=None, ignored_fields=sorted(kwargs))
     try:
@@ -137,3 +137,8 @@ def _b64decode(raw: bytes, reason: str) -> bytes:
         return base64.b64decode(raw.strip(), validate=True)
     except (binascii.Error, ValueError):
         raise PoisonMessageError(reason) from None
+
+
+def kwargs_model(task: Task) -> type[BaseModel] | None:
+    """The model of a task's kwargs; None for the tasks that take none."""
+    return _KWARGS_MODELS[task]

@@ -14,11 +14,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
-from waveflow.messages import KWARGS_MODELS, TASK_PREFIX, Task
+from waveflow.messages import TASK_PREFIX, Task, kwargs_model
 from waveflow.models import CompletionPayload, DedupeDecision, HashCheckPayload
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
+WEBHOOK_PAYLOADS: dict[str, type[BaseModel]] = {"hash-check": HashCheckPayload, "completion": CompletionPayload}
+"""Path under WEBHOOK_URL → the model of its body."""
 
 
 class NoKwargs(BaseModel):
@@ -32,15 +34,15 @@ def _task_name(task: Task) -> Any:
 
 
 def _message_schema(task: Task) -> dict[str, Any]:
-    kwargs_model = KWARGS_MODELS[task] or NoKwargs
+    kwargs = kwargs_model(task) or NoKwargs
     title = "".join(part.title() for part in task.value.split("_"))
     envelope = create_model(
         f"{title}Envelope", __doc__=f"The task envelope: `{task.value}` with its kwargs.",
         task=(_task_name(task), ...), id=(str | None, None),
-        args=(Annotated[list[Any], Field(max_length=0)], []), kwargs=(kwargs_model, ...))
+        args=(Annotated[list[Any], Field(max_length=0)], []), kwargs=(kwargs, ...))
     flat_task = (_task_name(task) | None, None) if task is Task.GENERATE_HASH else (_task_name(task), ...)
     flat = create_model(f"{title}Flat", __doc__="The kwargs alone at the top level, with the task beside them.",
-                        __base__=kwargs_model, task=flat_task)
+                        __base__=kwargs, task=flat_task)
     schema = TypeAdapter(envelope | flat).json_schema()
     return {"title": f"SQS message: {task.value}", **schema}
 
@@ -52,7 +54,7 @@ def _model_schema(model: type[BaseModel], title: str, mode: Literal["validation"
 def wire_schemas() -> dict[str, dict[str, Any]]:
     """Relative file name under docs/schemas → its JSON Schema."""
     schemas = {f"messages/{task.value}.schema.json": _message_schema(task) for task in Task}
-    for kind, payload in (("hash-check", HashCheckPayload), ("completion", CompletionPayload)):
+    for kind, payload in WEBHOOK_PAYLOADS.items():
         schemas[f"webhooks/{kind}.schema.json"] = _model_schema(payload, f"Webhook: POST {{WEBHOOK_URL}}/{kind}",
                                                                 "serialization")
     schemas["signals/decide.schema.json"] = _model_schema(DedupeDecision, "Temporal signal: decide", "validation")
