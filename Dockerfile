@@ -1,13 +1,30 @@
-FROM python:3.11-slim
-WORKDIR /app
+# One image for both processes: the worker (default command) and the bridge (`waveflow-bridge`).
+
+# The project as a wheel; the build tools stay in this stage.
+FROM python:3.11-slim-bookworm AS wheel
+WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY waveflow ./waveflow
 COPY workflows ./workflows
 COPY activities ./activities
-COPY devstack ./devstack
 COPY worker.py sqs_bridge.py temporal_client.py ./
-RUN pip install --no-cache-dir .
-RUN useradd --create-home waveflow && mkdir -p /var/tmp/waveflow && chown waveflow /var/tmp/waveflow
-USER waveflow
-ENV TEMP_DIR=/var/tmp/waveflow
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    TEMP_DIR=/var/tmp/waveflow \
+    METRICS_BIND_ADDRESS=0.0.0.0:9464 \
+    WORKER_HEALTH_BIND_ADDRESS=0.0.0.0:9465 \
+    BRIDGE_HEALTH_BIND_ADDRESS=0.0.0.0:9466
+# Dependencies first, exactly as locked: a change to the code reuses this layer.
+COPY requirements/runtime.txt /tmp/runtime.txt
+RUN pip install --no-cache-dir --require-hashes -r /tmp/runtime.txt && rm /tmp/runtime.txt
+COPY --from=wheel /wheels /tmp/wheels
+RUN pip install --no-cache-dir --no-deps /tmp/wheels/*.whl && rm -r /tmp/wheels
+# A numeric user, so Kubernetes can verify runAsNonRoot; the temp area is the only place it writes.
+RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin waveflow \
+    && mkdir -p /var/tmp/waveflow && chown 10001 /var/tmp/waveflow
+USER 10001
+EXPOSE 9464 9465 9466
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["python", "-m", "waveflow.probe"]
 CMD ["waveflow-worker"]

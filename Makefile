@@ -2,13 +2,16 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCK := $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet
 
-.PHONY: install run test lint bench
+.PHONY: install run test test-lowest lint lock schemas bench
 
-$(STAMP): pyproject.toml
+# The development set exactly as locked, then the project itself without its dependencies.
+$(STAMP): pyproject.toml requirements/dev.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,8 +22,21 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
+# The lowest versions pyproject.toml allows, in a venv of their own: the runtime set alone, then the fast suite.
+test-lowest: install
+	VENV=$(VENV) .ci/lowest-versions
+
 lint: install
 	$(VENV)/bin/ruff check .
+
+# After changing a dependency in pyproject.toml: re-pin both lock files (kept pins stay unless they must move).
+lock: install
+	$(LOCK) -o requirements/runtime.txt
+	$(LOCK) --extra test -o requirements/dev.txt
+
+# After changing a wire model: regenerate docs/schemas/.
+schemas: install
+	$(PY) -m waveflow.wire_schemas
 
 bench: install
 	$(PY) bench/analysis.py

@@ -59,7 +59,8 @@ class MaintenanceActivities:
     async def _check_s3(self) -> HealthCheck:
         bucket = self._settings.s3_bucket_name
         try:
-            await asyncio.to_thread(self._s3.head_bucket, Bucket=bucket)
+            # A one-key listing, not HeadBucket: it needs only s3:ListBucket, which the worker holds anyway.
+            await asyncio.to_thread(self._s3.list_objects_v2, Bucket=bucket, MaxKeys=1)
         except (BotoCoreError, ClientError) as error:
             return HealthCheck(name="s3", ok=False, detail=f"bucket {bucket} unreachable: {_describe(error)}")
         return HealthCheck(name="s3", ok=True, detail=f"bucket {bucket} reachable")

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 
 from temporalio import activity
 
+from activities.aws_access import denied_as, s3_arn
 from activities.errors import as_application_errors
 from activities.heartbeats import CpuSlots
 from activities.metrics import count
@@ -78,7 +79,11 @@ class MixingActivities:
     @activity.defn(name="DiscardMixOutputs")
     def discard_outputs(self, outputs: MixOutputKeys) -> None:
         for key in outputs.all():
-            self._s3.delete_object(Bucket=self._settings.s3_bucket_name, Key=key)
+            with as_application_errors(), denied_as("s3:DeleteObject", self._arn(key)):
+                self._s3.delete_object(Bucket=self._settings.s3_bucket_name, Key=key)
+
+    def _arn(self, key: str) -> str:
+        return s3_arn(self._settings.aws_region, self._settings.s3_bucket_name, key)
 
     def _local_copy(self, job: MixJob, stem: MixStemSource) -> tuple[DownloadedObject, bool]:
         """The downloaded file when it is on this host, else the object fetched again (and checked against the
@@ -109,7 +114,7 @@ class MixingActivities:
             json_path.unlink(missing_ok=True)
         self._s3_activities.upload_file(detail_path, job.outputs.detail_key, "application/octet-stream")
         # A mix can be hundreds of MB: the upload heartbeats as botocore reads it, so a slow S3 is not a dead host.
-        with mixed_path.open("rb") as body:
+        with mixed_path.open("rb") as body, denied_as("s3:PutObject", self._arn(job.outputs.mixed_key)):
             self._s3.put_object(Bucket=self._settings.s3_bucket_name, Key=job.outputs.mixed_key,
                                 Body=_HeartbeatingReader(body, mixed_path.stat().st_size),
                                 ContentType=output_format.content_type)

@@ -10,11 +10,19 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from temporalio import activity
 
+from activities.aws_access import denied_as, error_code, is_access_denied, s3_arn
 from activities.errors import as_application_errors
 from activities.heartbeats import heartbeat_while
 from activities.metrics import count
 from waveflow.deletion import check_duplicate_delete
-from waveflow.errors import DeleteRefusedError, FileTooLargeError, InvalidRequestError, ObjectMissingError
+from waveflow.errors import (
+    AccessDeniedError,
+    DeleteRefusedError,
+    FileTooLargeError,
+    InvalidRequestError,
+    ObjectMissingError,
+    WaveFlowError,
+)
 from waveflow.hashing import copy_and_hash
 from waveflow.models import DeleteRequest, DownloadedObject, DownloadRequest
 from waveflow.settings import Settings
@@ -32,10 +40,6 @@ def make_s3_client(settings: Settings) -> Any:
                                       read_timeout=10, max_pool_connections=settings.max_concurrent_activities))
 
 
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
 class S3Activities:
     def __init__(self, settings: Settings, s3: Any, temp_area: TempArea) -> None:
         self._settings = settings
@@ -43,16 +47,35 @@ class S3Activities:
         self._temp = temp_area
         self._bucket = settings.s3_bucket_name
 
+    def _arn(self, key: str | None = None) -> str:
+        return s3_arn(self._settings.aws_region, self._bucket, key)
+
+    def _refused_head(self, key: str) -> WaveFlowError:
+        """S3 answers a HEAD of a missing key with 403 when s3:ListBucket is not granted: a listing tells a
+        missing key from a denied s3:GetObject."""
+        try:
+            listing = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=key, MaxKeys=1)
+        except ClientError as error:
+            if is_access_denied(error):
+                return AccessDeniedError("s3:ListBucket", self._arn(), f"S3 answered 403 for {key!r} and, without "
+                                         "s3:ListBucket, does not tell a missing key from a denied s3:GetObject")
+            raise
+        if any(item["Key"] == key for item in listing.get("Contents", [])):
+            return AccessDeniedError("s3:GetObject", self._arn(key))
+        return ObjectMissingError(f"the file {key!r} does not exist in S3")
+
     def fetch(self, stem_id: str, key: str, max_size_bytes: int) -> DownloadedObject:
         """One GET, hashed as it streams to disk; refused before the GET when the object is too large."""
         try:
             with heartbeat_while({"stage": "head", "key": key}):
                 head = self._s3.head_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
-            if _error_code(error) in _MISSING:
+            if error_code(error) in _MISSING:
                 raise ObjectMissingError(f"the file {key!r} does not exist in S3") from None
-            if _error_code(error) in {"400", "InvalidArgument", "KeyTooLongError"}:
-                raise InvalidRequestError(f"S3 refused the key {key!r}: {_error_code(error)}") from None
+            if is_access_denied(error):
+                raise self._refused_head(key) from None
+            if error_code(error) in {"400", "InvalidArgument", "KeyTooLongError"}:
+                raise InvalidRequestError(f"S3 refused the key {key!r}: {error_code(error)}") from None
             raise
         size = int(head["ContentLength"])
         if size > max_size_bytes:
@@ -70,10 +93,12 @@ class S3Activities:
                                                                                  "bytes_total": size}))
         except ClientError as error:
             path.unlink(missing_ok=True)
-            if _error_code(error) in _MISSING:
+            if error_code(error) in _MISSING:
                 raise ObjectMissingError(f"the file {key!r} disappeared from S3 while downloading") from None
-            if _error_code(error) in _CHANGED:
+            if error_code(error) in _CHANGED:
                 raise RuntimeError(f"{key!r} changed while it was being downloaded; fetching it again") from None
+            if is_access_denied(error):
+                raise AccessDeniedError("s3:GetObject", self._arn(key)) from None
             raise
         except BaseException:
             path.unlink(missing_ok=True)
@@ -91,7 +116,8 @@ class S3Activities:
             return self.fetch(request.stem_id, request.key, request.max_size_bytes)
 
     def upload_file(self, path: Path, key: str, content_type: str) -> None:
-        with path.open("rb") as body, heartbeat_while({"stage": "uploading", "key": key}):
+        with (path.open("rb") as body, heartbeat_while({"stage": "uploading", "key": key}),
+              denied_as("s3:PutObject", self._arn(key))):
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
 
     @activity.defn(name="delete_duplicate")
@@ -105,13 +131,20 @@ class S3Activities:
             try:
                 head = self._s3.head_object(Bucket=self._bucket, Key=request.stem_key)
             except ClientError as error:
-                if _error_code(error) in _MISSING:
+                if error_code(error) in _MISSING:
                     activity.logger.warning("duplicate %s is already gone", request.stem_key)
                     return
+                refused = self._refused_head(request.stem_key) if is_access_denied(error) else None
+                if isinstance(refused, ObjectMissingError):
+                    activity.logger.warning("duplicate %s is already gone", request.stem_key)
+                    return
+                if refused is not None:
+                    raise refused from None
                 raise
             if head["ETag"] != request.etag:
                 raise DeleteRefusedError(
                     f"delete refused: {request.stem_key!r} changed since WaveFlow hashed it "
                     f"(ETag {head['ETag']} is not {request.etag})"
                 )
-            self._s3.delete_object(Bucket=self._bucket, Key=request.stem_key)
+            with denied_as("s3:DeleteObject", self._arn(request.stem_key)):
+                self._s3.delete_object(Bucket=self._bucket, Key=request.stem_key)

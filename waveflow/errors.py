@@ -43,6 +43,19 @@ class DecisionTimeoutError(WaveFlowError):
     code = "decision_timeout"
 
 
+class AccessDeniedError(WaveFlowError):
+    """AWS refused an action for lack of a permission: nothing changes until the policy does."""
+
+    code = "access_denied"
+
+    def __init__(self, action: str, resource: str, detail: str = "") -> None:
+        reason = f" ({detail})" if detail else ""
+        super().__init__(f"access denied: WaveFlow may not {action} on {resource}{reason}; "
+                         f"grant it as docs/aws-iam.md shows")
+        self.action = action
+        self.resource = resource
+
+
 class TempSpaceError(Exception):
     """The temp area has no room: worth retrying later, once a sweep or another stem frees space."""
 

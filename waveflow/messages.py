@@ -1,4 +1,4 @@
-"""Turns an SQS message body into a command, whichever of CONTRACT §1's three shapes it has.
+"""Turns an SQS message body into a command, whichever of the three shapes of docs/contract.md it has.
 
 Every input ends either in a `ParsedMessage` or a `PoisonMessageError` naming the reason.
 """
@@ -145,3 +145,8 @@ def _b64decode(raw: bytes, reason: str) -> bytes:
         return base64.b64decode(raw.strip(), validate=True)
     except (binascii.Error, ValueError):
         raise PoisonMessageError(reason) from None
+
+
+def kwargs_model(task: Task) -> type[BaseModel] | None:
+    """The model of a task's kwargs; None for the tasks that take none."""
+    return _KWARGS_MODELS[task]

@@ -1,6 +1,6 @@
 """Pydantic models for every message, signal, webhook body and workflow input/output.
 
-Wire models keep the NestJS server's field names (camelCase and snake_case mixed, as in CONTRACT.md).
+Wire models keep the NestJS server's field names (camelCase and snake_case mixed, as in docs/contract.md).
 """
 
 from __future__ import annotations

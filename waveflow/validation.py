@@ -43,8 +43,11 @@ def check_sha256(value: str) -> str:
     return value.lower()
 
 
-StemId = Annotated[str, AfterValidator(check_stem_id)]
-S3Key = Annotated[str, AfterValidator(check_s3_key)]
-Sha256Hex = Annotated[str, AfterValidator(check_sha256)]
+# The json_schema_extra lines only describe the validators above in the published JSON Schemas.
+StemId = Annotated[str, AfterValidator(check_stem_id), Field(json_schema_extra={"pattern": _STEM_ID.pattern})]
+S3Key = Annotated[str, AfterValidator(check_s3_key), Field(json_schema_extra={
+    "minLength": 1, "description": f"an S3 key in the bucket: no URL, no leading '/', no '.' or '..' segment, "
+                                   f"no control character, at most {MAX_S3_KEY_BYTES} bytes of UTF-8"})]
+Sha256Hex = Annotated[str, AfterValidator(check_sha256), Field(json_schema_extra={"pattern": _SHA256_HEX.pattern})]
 NumPeaks = Annotated[int, Field(ge=1, le=MAX_NUM_PEAKS, strict=False)]
 ShortText = Annotated[str, Field(max_length=512)]

@@ -1,0 +1,44 @@
+"""AWS answers that mean a missing permission, named by the IAM action and the resource ARN they lack."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from botocore.exceptions import ClientError
+
+from waveflow.errors import AccessDeniedError
+
+# HEAD responses have no body, so S3 reports their refusal as the bare status.
+ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "403", "Forbidden"}
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def is_access_denied(error: ClientError) -> bool:
+    return error_code(error) in ACCESS_DENIED_CODES
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def s3_arn(region: str, bucket: str, key: str | None = None) -> str:
+    return f"arn:{partition(region)}:s3:::{bucket}" + (f"/{key}" if key is not None else "")
+
+
+@contextlib.contextmanager
+def denied_as(action: str, resource: str) -> Iterator[None]:
+    """Turns AWS's refusal inside the block into an AccessDeniedError naming `action` on `resource`."""
+    try:
+        yield
+    except ClientError as error:
+        if is_access_denied(error):
+            raise AccessDeniedError(action, resource) from None
+        raise
