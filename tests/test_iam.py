@@ -65,7 +65,7 @@ def iam_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamWorld]:
         "no-get": aws.create_user("no-get", policy("worker-policy", values, without=("ReadStems",))),
         "no-get-no-list": aws.create_user("no-get-no-list", policy(
             "worker-policy", values, without=("ReadStems", "TellMissingKeysFromDeniedOnesAndCheckHealth"))),
-        "no-put": aws.create_user("no-put", policy("worker-policy", values, without=("WriteWaveforms",))),
+        "no-put": aws.create_user("no-put", policy("worker-policy", values, without=("WriteWaveformsAndMixes",))),
     }
     aws.enforce()
     yield IamWorld(aws, name, queue_url, dlq_url, users)
