@@ -9,7 +9,9 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -198,7 +200,15 @@ def main(workflows: Sequence[type] = WORKFLOWS) -> None:
     configure_logging(settings.log_level)
     activity.logger.activity_info_on_message = False
     workflow.logger.workflow_info_on_message = False
-    asyncio.run(serve(settings, workflows))
+    try:
+        asyncio.run(serve(settings, workflows))
+    except SystemExit as failed:
+        if not isinstance(failed.code, str):
+            raise
+        # A failed connect leaves the SDK's runtime threads behind; interpreter finalisation then aborts now and
+        # then ("PyGILState_Release"), burying the one-line reason under a crash report. Leave without it.
+        print(failed.code, file=sys.stderr, flush=True)
+        os._exit(1)
 
 
 if __name__ == "__main__":
