@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -73,13 +72,7 @@ class AudioActivities:
                                      sample_rate=analysis.sample_rate, samples_per_pixel=analysis.samples_per_pixel,
                                      pixel_min=analysis.pixel_min, pixel_max=analysis.pixel_max,
                                      created_at=request.created_at)
-        json_path = self._temp.new_path(request.stem_id, "json")
-        try:
-            with no_space_is_retryable(json_path), json_path.open("w", encoding="utf-8") as output:
-                json.dump(document, output, separators=(",", ":"))
-            self._s3.upload_file(json_path, request.waveform_key, "application/json")
-        finally:
-            json_path.unlink(missing_ok=True)
+        self._s3.upload_json(document, request.waveform_key)
         self._s3.upload_file(detail_path, request.detail_key, "application/octet-stream")
 
 

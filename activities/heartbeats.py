@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import threading
 from collections.abc import Iterator
 
@@ -12,24 +13,54 @@ from temporalio import activity
 BEAT_EVERY_SECONDS = 2.0
 
 
+class _Beater:
+    """One daemon thread for the whole process that heartbeats every blocked activity in turn; registering is
+    cheap, so every S3 call can afford it."""
+
+    def __init__(self, every: float) -> None:
+        self._every = every
+        self._blocked: dict[int, tuple[contextvars.Context, dict[str, object]]] = {}
+        self._tokens = itertools.count()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, details: dict[str, object]) -> int:
+        token = next(self._tokens)
+        with self._lock:
+            # The activity's own context: heartbeat() finds the activity through it.
+            self._blocked[token] = (contextvars.copy_context(), details)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="heartbeats", daemon=True)
+                self._thread.start()
+        return token
+
+    def remove(self, token: int) -> None:
+        with self._lock:
+            self._blocked.pop(token, None)
+
+    def _run(self) -> None:
+        waiting = threading.Event()
+        while True:
+            waiting.wait(self._every)
+            with self._lock:
+                blocked = list(self._blocked.values())
+            for context, details in blocked:
+                with contextlib.suppress(RuntimeError):  # the activity ended between the copy and the beat
+                    context.run(activity.heartbeat, details)
+
+
+_beater = _Beater(BEAT_EVERY_SECONDS)
+
+
 @contextlib.contextmanager
-def heartbeat_while(details: dict[str, object], every: float = BEAT_EVERY_SECONDS) -> Iterator[None]:
-    """Heartbeats from a helper thread while the block runs, so a call that blocks longer than the heartbeat
-    timeout is not taken for a dead worker (which would start a second attempt beside the first)."""
-    stop = threading.Event()
-    context = contextvars.copy_context()  # the activity's own context: heartbeat() needs it
-
-    def beat() -> None:
-        while not stop.wait(every):
-            context.run(activity.heartbeat, details)
-
-    beater = threading.Thread(target=beat, name="heartbeat", daemon=True)
-    beater.start()
+def heartbeat_while(details: dict[str, object]) -> Iterator[None]:
+    """Heartbeats while the block runs, so a call that blocks longer than the heartbeat timeout is not taken for
+    a dead worker (which would start a second attempt beside the first)."""
+    token = _beater.add(details)
     try:
         yield
     finally:
-        stop.set()
-        beater.join()
+        _beater.remove(token)
 
 
 class CpuSlots:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import time
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -105,13 +104,7 @@ class MixingActivities:
         document = waveform_document(peaks=mixed.peaks, duration=mixed.duration, sample_rate=mixed.sample_rate,
                                      samples_per_pixel=mixed.samples_per_pixel, pixel_min=mixed.pixel_min,
                                      pixel_max=mixed.pixel_max, created_at=job.created_at)
-        json_path = self._temp.new_path(job.temp_id, "json")
-        try:
-            with no_space_is_retryable(json_path), json_path.open("w", encoding="utf-8") as output:
-                json.dump(document, output, separators=(",", ":"))
-            self._s3_activities.upload_file(json_path, job.outputs.waveform_key, "application/json")
-        finally:
-            json_path.unlink(missing_ok=True)
+        self._s3_activities.upload_json(document, job.outputs.waveform_key)
         self._s3_activities.upload_file(detail_path, job.outputs.detail_key, "application/octet-stream")
         # A mix can be hundreds of MB: the upload heartbeats as botocore reads it, so a slow S3 is not a dead host.
         with mixed_path.open("rb") as body, denied_as("s3:PutObject", self._arn(job.outputs.mixed_key)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,12 @@ class S3Activities:
     def download_and_hash(self, request: DownloadRequest) -> DownloadedObject:
         with as_application_errors():
             return self.fetch(request.stem_id, request.key, request.max_size_bytes)
+
+    def upload_json(self, document: dict[str, object], key: str) -> None:
+        """A waveform document is bounded (at most 2 * num_peaks pixels): encoded in one C call, sent from memory."""
+        body = json.dumps(document, separators=(",", ":")).encode("utf-8")
+        with heartbeat_while({"stage": "uploading", "key": key}), denied_as("s3:PutObject", self._arn(key)):
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
 
     def upload_file(self, path: Path, key: str, content_type: str) -> None:
         with (path.open("rb") as body, heartbeat_while({"stage": "uploading", "key": key}),
