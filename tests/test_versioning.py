@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from devstack.processes import spawn, stop_process
+from devstack.processes import ROOT, TemporalDevServer, spawn, stop_process
 from tests.changed_workflow import ADDED_STEP_MEMO, ADDED_STEP_PATCH
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, hash_request, webhooks
 from tests.signals import encode, sine
@@ -23,8 +26,21 @@ async def until_awaiting_decision(client: Client, stem_id: str) -> None:
         await asyncio.sleep(0.1)
 
 
+async def run_readme_count(temporal_server: TemporalDevServer, stack: Stack) -> int:
+    """The README's count of running stems from before a patch, as written, for this test's stems."""
+    readme = (ROOT / "README.md").read_text()
+    command = readme.split("<!-- old-code-count -->`")[1].split("`<!-- /old-code-count -->")[0]
+    command = command.replace('--query "', f'--query "TaskQueue = \'{stack.settings.temporal_task_queue}\' AND ')
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "TEMPORAL_ADDRESS": temporal_server.address, "PATCH": ADDED_STEP_PATCH}
+    done = await asyncio.to_thread(subprocess.run, ["bash", "-c", command], env=env, capture_output=True,
+                                   text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split(":")[-1])
+
+
 async def test_workers_replaced_by_a_changed_workflow_keep_old_stems_on_their_path(
-        stack: Stack, client: Client, tmp_path: Path) -> None:
+        stack: Stack, client: Client, tmp_path: Path, temporal_server: TemporalDevServer) -> None:
     stack.standin.behaviour.send_decisions = False
     old_stems, new_stems = ["v-old-0", "v-old-1", "v-old-2"], ["v-new-0", "v-new-1"]
     for index, stem_id in enumerate(old_stems + new_stems):
@@ -45,6 +61,9 @@ async def test_workers_replaced_by_a_changed_workflow_keep_old_stems_on_their_pa
             for stem_id in new_stems:
                 stack.send(hash_request(stem_id, f"uploads/{stem_id}.wav"))
             hash_checks = await webhooks(stack, HASH_CHECK, len(old_stems + new_stems))
+            for stem_id in new_stems:
+                await until_awaiting_decision(client, stem_id)
+            still_on_old_code = await run_readme_count(temporal_server, stack)
             for hash_check in hash_checks:
                 body = hash_check.body
                 stack.send({"task": "app.tasks.process_audio_analysis", "id": f"analysis-{body['stemId']}-1",
@@ -55,6 +74,7 @@ async def test_workers_replaced_by_a_changed_workflow_keep_old_stems_on_their_pa
                 await client.get_workflow_handle(f"stem-{stem_id}").result()
         finally:
             stop_process(worker)
+    assert still_on_old_code == len(old_stems)
     assert all(item.body["status"] == "SUCCESS" for item in completions)
     for stem_id in old_stems + new_stems:
         handle = client.get_workflow_handle(f"stem-{stem_id}")
