@@ -135,8 +135,8 @@ def _metrics_runtime(settings: Settings) -> Runtime | None:
     if not settings.metrics_bind_address:
         return None
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
-        bind_address=settings.metrics_bind_address, counters_total_suffix=True, durations_as_seconds=True,
-        histogram_bucket_overrides=HISTOGRAM_BUCKETS)))
+        bind_address=settings.metrics_bind_address, counters_total_suffix=True, unit_suffix=True,
+        durations_as_seconds=True, histogram_bucket_overrides=HISTOGRAM_BUCKETS)))
 
 
 class WorkerHealth:
