@@ -12,9 +12,10 @@ import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from devstack.node_packages import run
 from devstack.processes import ROOT
 from tests.conftest import COMPLETION, Stack, hash_request, services_running, webhooks
-from tests.node_tools import installed_copy, run
+from tests.node_tools import installed_package
 from tests.signals import encode, sine
 from tests.test_mixing import MIXING_COMPLETE, mix_message
 from waveflow.signing import new_secret
@@ -26,7 +27,7 @@ from generate_schemas import schemas  # noqa: E402
 
 @pytest.fixture(scope="module")
 def kit() -> Path:
-    return installed_copy(KIT, "nestjs-kit")
+    return installed_package(KIT, "nestjs-kit")
 
 
 def test_the_kit_type_checks(kit: Path) -> None:
