@@ -16,6 +16,11 @@ from temporalio.service import RPCError, RPCStatusCode
 DEFAULT_ADDRESS = "localhost:7233"
 
 
+def interceptors() -> list[TracingInterceptor]:
+    """What every client (and so every worker) runs with; the replay tests replay histories with the same."""
+    return [TracingInterceptor()]
+
+
 async def connect(runtime: Runtime | None = None, *, lazy: bool = False) -> Client:
     """TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS settings and profiles work as in `temporal`.
 
@@ -27,7 +32,7 @@ async def connect(runtime: Runtime | None = None, *, lazy: bool = False) -> Clie
     config.setdefault("target_host", DEFAULT_ADDRESS)
     try:
         return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime, lazy=lazy,
-                                    interceptors=[TracingInterceptor()])
+                                    interceptors=interceptors())
     except RuntimeError as error:
         raise SystemExit(f"waveflow: cannot connect to Temporal at {config['target_host']}: "
                          f"{str(error).splitlines()[0]}") from None
