@@ -1,17 +1,23 @@
 """Traces: one connected trace per stem, from the bridge's SQS receive through the workflow and its activities
-to the webhook requests, which carry its W3C `traceparent`."""
+to the webhook requests, which carry its W3C `traceparent`; exported over OTLP by the real processes when the
+standard `OTEL_*` variables say where."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 
+from devstack.processes import LoopbackHttpServer, spawn, stop_process
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, webhooks
 from tests.signals import encode, sine
 
@@ -76,3 +82,65 @@ async def test_one_connected_trace_per_stem(spans: InMemorySpanExporter, service
             header_trace, header_parent = trace_parent_ids(item.headers["traceparent"])
             assert header_trace == trace_id and header_parent in webhook_spans
     assert trace_of_stem["traced-a"] != trace_of_stem["traced-b"]
+
+
+class OtlpCollector:
+    """Receives OTLP/HTTP trace exports: (service name, span name, trace id, span id, parent span id) per span."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, str, bytes, bytes, bytes]] = []
+        self._changed = threading.Condition()
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                request = ExportTraceServiceRequest.FromString(self.rfile.read(int(self.headers["Content-Length"])))
+                with collector._changed:
+                    for resource_spans in request.resource_spans:
+                        service = next(attribute.value.string_value for attribute in resource_spans.resource.attributes
+                                       if attribute.key == "service.name")
+                        collector.spans += [(service, span.name, span.trace_id, span.span_id, span.parent_span_id)
+                                            for scope in resource_spans.scope_spans for span in scope.spans]
+                    collector._changed.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = LoopbackHttpServer(Handler, "otlp-collector")
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 60.0) -> None:
+        with self._changed:
+            if not self._changed.wait_for(condition, timeout):
+                raise TimeoutError(f"spans so far: {[(span[0], span[1]) for span in self.spans]}")
+
+
+def test_worker_and_bridge_export_one_trace_over_otlp(stack: Stack, tmp_path: Path) -> None:
+    collector = OtlpCollector()
+    collector.server.start()
+    env = {**stack.env(), "OTEL_EXPORTER_OTLP_ENDPOINT": collector.server.base_url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    stack.put("uploads/exported.wav", encode(sine(0.3)))
+    worker = spawn("worker.py", env, tmp_path / "worker.log")
+    bridge = spawn("sqs_bridge.py", env, tmp_path / "bridge.log")
+    try:
+        stack.send(hash_request("exported", "uploads/exported.wav"))
+        [completion] = stack.standin.wait_for(COMPLETION, 1, timeout=60)
+        trace_id, parent = trace_parent_ids(completion.headers["traceparent"])
+        trace_bytes, parent_bytes = trace_id.to_bytes(16, "big"), parent.to_bytes(8, "big")
+
+        def whole_trace_exported() -> bool:
+            in_trace = {(span[0], span[1]) for span in collector.spans if span[2] == trace_bytes}
+            sent_by = [span for span in collector.spans if span[3] == parent_bytes]
+            return ("waveflow-bridge", "receive SQS message") in in_trace and bool(sent_by) and {
+                ("waveflow-worker", "RunWorkflow:StemIngestWorkflow"),
+                ("waveflow-worker", "RunActivity:analyse_audio")} <= in_trace
+
+        collector.wait_until(whole_trace_exported)
+    finally:
+        stop_process(bridge)
+        stop_process(worker)
+        collector.server.stop()
+    [sender] = [span for span in collector.spans if span[3] == parent_bytes]
+    assert sender[:3] == ("waveflow-worker", "RunActivity:send_webhook", trace_bytes)
