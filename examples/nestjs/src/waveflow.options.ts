@@ -1,4 +1,5 @@
 export const WAVEFLOW_OPTIONS = Symbol('WAVEFLOW_OPTIONS');
+export const WAVEFLOW_SQS_CLIENT = Symbol('WAVEFLOW_SQS_CLIENT');
 
 export interface WaveFlowOptions {
   /** `whsec_…`, the same value as WaveFlow's WEBHOOK_SECRET. */

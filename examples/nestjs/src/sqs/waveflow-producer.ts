@@ -1,13 +1,13 @@
 import { randomUUID } from 'crypto';
 
 import { MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 
 import type { AudioAnalysisRequest } from '../generated/audio-analysis-request';
 import type { DuplicateFileRequest } from '../generated/duplicate-file-request';
 import type { HashRequest } from '../generated/hash-request';
 import type { MixRequest } from '../generated/mix-request';
-import { WAVEFLOW_OPTIONS, WaveFlowOptions } from '../waveflow.options';
+import { WAVEFLOW_OPTIONS, WAVEFLOW_SQS_CLIENT, WaveFlowOptions } from '../waveflow.options';
 
 export type WaveFlowTask =
   | 'generate_hash_and_webhook'
@@ -35,7 +35,12 @@ export interface SendOptions {
 export class WaveFlowProducer {
   private readonly sqs: SQSClient;
 
-  constructor(@Inject(WAVEFLOW_OPTIONS) private readonly options: WaveFlowOptions, sqs?: SQSClient) {
+  /** The SQS client is `options.region`'s (endpoint and credentials from the AWS environment) unless one is
+   * provided as WAVEFLOW_SQS_CLIENT. */
+  constructor(
+    @Inject(WAVEFLOW_OPTIONS) private readonly options: WaveFlowOptions,
+    @Optional() @Inject(WAVEFLOW_SQS_CLIENT) sqs?: SQSClient,
+  ) {
     this.sqs = sqs ?? new SQSClient({ region: options.region });
   }
 
