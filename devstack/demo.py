@@ -23,7 +23,7 @@ import soundfile
 
 from devstack.local_aws import LocalAws
 from devstack.nestjs_standin import NestJsStandIn
-from devstack.node_packages import NodeUnavailableError
+from devstack.node_packages import ToolUnavailableError
 from devstack.processes import LOOPBACK, ROOT, TemporalDevServer, free_port, spawn, stop_process
 from devstack.waveform_page import write_page
 
@@ -103,7 +103,7 @@ def main() -> None:
                 waveform = json.loads(aws.s3().get_object(Bucket=BUCKET, Key=waveform_path)["Body"].read())
                 try:
                     page = write_page(STATE / "pages", stem_id, waveform, waveform_path, completion, ui_link)
-                except NodeUnavailableError as reason:
+                except ToolUnavailableError as reason:
                     page = f"not drawn: {reason}"
         remaining = sorted(item["Key"] for item in aws.s3().list_objects_v2(Bucket=BUCKET).get("Contents", []))
         print("\nobjects in S3 now:", *remaining, sep="\n  ")

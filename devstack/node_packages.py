@@ -15,8 +15,8 @@ NODE_CACHE = ROOT / ".devstack" / "node"
 BUILD_OUTPUTS = {"node_modules", "dist"}
 
 
-class NodeUnavailableError(RuntimeError):
-    """npm is missing or could not install a package: the reason, for a message or a skipped test."""
+class ToolUnavailableError(RuntimeError):
+    """npm, a Debian package or an npm package could not be had: the reason, for a message or a skipped test."""
 
 
 def run(command: list[str], cwd: Path, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
@@ -27,11 +27,11 @@ def run(command: list[str], cwd: Path, timeout: float = 600, **env: str) -> subp
 def apt_install(*packages: str) -> None:
     """Debian packages, when this process may install them (root, apt-get present); raises why not otherwise."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise NodeUnavailableError(f"{', '.join(packages)} missing and not installable here (needs root and apt-get)")
+        raise ToolUnavailableError(f"{', '.join(packages)} missing and not installable here (needs root and apt-get)")
     for command in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *packages]):
         done = run(command, ROOT, timeout=900, DEBIAN_FRONTEND="noninteractive")
         if done.returncode != 0:
-            raise NodeUnavailableError(f"`{' '.join(command)}` failed: {done.stderr[-500:]}")
+            raise ToolUnavailableError(f"`{' '.join(command)}` failed: {done.stderr[-500:]}")
 
 
 def ensure_npm(*, install: bool) -> str:
@@ -40,7 +40,7 @@ def ensure_npm(*, install: bool) -> str:
         apt_install("nodejs", "npm")
         npm = shutil.which("npm")
     if npm is None:
-        raise NodeUnavailableError("npm is not installed (Debian: apt-get install nodejs npm)")
+        raise ToolUnavailableError("npm is not installed (Debian: apt-get install nodejs npm)")
     return npm
 
 
@@ -57,7 +57,7 @@ def installed_copy(source: Path, name: str, *, install_npm: bool = False) -> Pat
     if not stamp.exists() or not (target / "node_modules").is_dir():
         done = run([npm, "ci", "--no-audit", "--no-fund"], target)
         if done.returncode != 0:
-            raise NodeUnavailableError(f"npm ci failed for {source.relative_to(ROOT)}: {done.stderr[-800:]}")
+            raise ToolUnavailableError(f"npm ci failed for {source.relative_to(ROOT)}: {done.stderr[-800:]}")
         for old in target.glob(".lock-*"):
             old.unlink()
         stamp.touch()

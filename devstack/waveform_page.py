@@ -69,7 +69,7 @@ waveform <code>{waveform_path}</code></p>
 def write_page(directory: Path, stem_id: str, waveform: dict[str, Any], waveform_path: str,
                completion: dict[str, Any], ui_link: str) -> Path:
     """Writes `<directory>/stem-<id>.html`, the waveform JSON and waveform-data.js beside it; raises
-    NodeUnavailableError without npm (the page cannot draw without its library)."""
+    ToolUnavailableError without npm (the page cannot draw without its library)."""
     library = installed_copy(WEB_PACKAGE, "demo-page") / LIBRARY
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(library, directory / LIBRARY.name)

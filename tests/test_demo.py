@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from devstack.node_packages import NodeUnavailableError, ensure_npm, run
+from devstack.node_packages import ToolUnavailableError, ensure_npm, run
 from devstack.processes import ROOT
 from devstack.waveform_page import CANVAS_HEIGHT, CANVAS_WIDTH
-from tests.node_tools import chromium
+from tests.installed_tools import chromium
 
 
 @pytest.fixture(scope="module")
 def demo() -> subprocess.CompletedProcess[str]:
-    with contextlib.suppress(NodeUnavailableError):  # the page test says why it cannot check the page
+    with contextlib.suppress(ToolUnavailableError):  # the page test says why it cannot check the page
         ensure_npm(install=True)
     done = subprocess.run([sys.executable, "-m", "devstack.demo", "--once"], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)

@@ -24,7 +24,7 @@ from temporalio.client import Client
 from devstack.node_packages import run
 from devstack.processes import ROOT, TemporalDevServer, free_port, stop_process
 from tests.conftest import COMPLETION, Stack, hash_request, services_running, webhooks
-from tests.node_tools import installed_package
+from tests.installed_tools import installed_package
 from tests.signals import encode, sine
 from tests.test_mixing import MIXING_COMPLETE, mix_message
 from waveflow.signing import new_secret, signature_headers

@@ -1,5 +1,6 @@
-"""The alert rules and the Grafana dashboard refer only to metrics that a real run's `/metrics` serves; the
-names follow Prometheus conventions; an expected failure (a file that is no audio) is one log line."""
+"""The alert rules and the Grafana dashboard: valid PromQL, alerts that fire when they should (promtool's unit
+tests), and only metrics that a real run's `/metrics` serves; the names follow Prometheus conventions; an expected
+failure (a file that is no audio) is one log line."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import pytest
 import yaml
 from temporalio.client import Client, WorkflowFailureError
 
+from devstack.node_packages import run
 from devstack.processes import ROOT, free_port, spawn, stop_process
 from tests.conftest import COMPLETION, Stack, hash_request, webhooks
+from tests.installed_tools import promtool
 from tests.signals import encode, sine
 
 OBSERVABILITY = ROOT / "observability"
 ALERT_RULES = OBSERVABILITY / "prometheus-alerts.yml"
+ALERT_TESTS = OBSERVABILITY / "prometheus-alerts.test.yml"
 DASHBOARD = OBSERVABILITY / "grafana-dashboard.json"
 PROMQL_WORDS = {"sum", "rate", "increase", "irate", "delta", "deriv", "by", "without", "on", "ignoring", "and",
                 "or", "unless", "histogram_quantile", "max", "min", "avg", "count", "absent", "max_over_time",
@@ -26,12 +30,34 @@ PROMQL_WORDS = {"sum", "rate", "increase", "irate", "delta", "deriv", "by", "wit
                 "vector", "time", "label_replace", "sum_over_time", "last_over_time", "absent_over_time"}
 
 
-def expressions() -> list[str]:
+def alert_expressions() -> list[str]:
     rules = yaml.safe_load(ALERT_RULES.read_text())
-    found = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    return [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+
+
+def dashboard_expressions() -> list[str]:
     dashboard = json.loads(DASHBOARD.read_text())
-    found += [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
-    return found
+    return [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
+def expressions() -> list[str]:
+    return alert_expressions() + dashboard_expressions()
+
+
+def test_alert_rules_fire_when_they_should_and_every_query_is_valid_promql(tmp_path: Path) -> None:
+    tool = promtool()
+    tested = run([tool, "test", "rules", ALERT_TESTS.name], OBSERVABILITY)
+    assert tested.returncode == 0, tested.stdout[-4000:] + tested.stderr[-2000:]
+    alerts = {rule["alert"] for group in yaml.safe_load(ALERT_RULES.read_text())["groups"] for rule in group["rules"]}
+    covered = {case["alertname"] for test in yaml.safe_load(ALERT_TESTS.read_text())["tests"]
+               for case in test["alert_rule_test"]}
+    assert alerts == covered, f"alerts without a promtool test: {sorted(alerts - covered)}"
+    # promtool has no check for a bare query: the dashboard's, as recording rules, are checked as rules are.
+    panels = {"groups": [{"name": "dashboard", "rules": [{"record": f"waveflow:dashboard:{index}", "expr": expr}
+                                                          for index, expr in enumerate(dashboard_expressions())]}]}
+    (tmp_path / "dashboard-rules.yml").write_text(yaml.safe_dump(panels))
+    checked = run([tool, "check", "rules", str(tmp_path / "dashboard-rules.yml")], tmp_path)
+    assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr[-2000:]
 
 
 def referenced_metrics(expression: str) -> set[str]:
