@@ -19,6 +19,7 @@ from waveflow.signing import (
     IDEMPOTENCY_HEADER,
     LEGACY_SIGNATURE_HEADER,
     LEGACY_TIMESTAMP_HEADER,
+    SIGNATURE_HEADER,
     new_secret,
 )
 from workflows.stem_ingest import StemIngestWorkflow
@@ -84,19 +85,24 @@ async def test_signed_webhooks_verify_with_the_standard_webhooks_library(stack: 
         assert LEGACY_SIGNATURE_HEADER not in item.headers
 
 
-async def test_the_legacy_signature_is_sent_beside_the_new_one_while_migrating(stack: Stack, client: Client) -> None:
+@pytest.mark.parametrize("with_new_secret", [False, True], ids=["legacy-only", "both"])
+async def test_the_legacy_signature_is_sent_while_migrating(stack: Stack, client: Client,
+                                                            with_new_secret: bool) -> None:
     secret, legacy = new_secret(), "the-old-shared-secret"
-    settings = stack.settings.model_copy(update={"webhook_secret": SecretStr(secret),
+    settings = stack.settings.model_copy(update={"webhook_secret": SecretStr(secret) if with_new_secret else None,
                                                  "webhook_legacy_secret": SecretStr(legacy)})
     stack.put("uploads/migrating.wav", encode(sine(0.2)))
     async with services_running(client, settings):
         stack.send(hash_request("migrating", "uploads/migrating.wav"))
         [completion] = await webhooks(stack, COMPLETION)
-    Webhook(secret).verify(completion.raw_body, completion.headers)
     timestamp = completion.headers[LEGACY_TIMESTAMP_HEADER]
     expected = "v1=" + hmac.new(legacy.encode(), f"{timestamp}.".encode() + completion.raw_body,
                                 hashlib.sha256).hexdigest()
     assert completion.headers[LEGACY_SIGNATURE_HEADER] == expected
+    if with_new_secret:
+        Webhook(secret).verify(completion.raw_body, completion.headers)
+    else:
+        assert SIGNATURE_HEADER not in completion.headers
 
 
 def test_a_secret_that_is_not_standard_webhooks_stops_start_up() -> None:
