@@ -91,9 +91,10 @@ async def test_the_legacy_signature_is_sent_while_migrating(stack: Stack, client
     secret, legacy = new_secret(), "the-old-shared-secret"
     settings = stack.settings.model_copy(update={"webhook_secret": SecretStr(secret) if with_new_secret else None,
                                                  "webhook_legacy_secret": SecretStr(legacy)})
-    stack.put("uploads/migrating.wav", encode(sine(0.2)))
+    stem_id = f"migrating-{'both' if with_new_secret else 'legacy'}"  # workflow ids are namespace-wide
+    stack.put(f"uploads/{stem_id}.wav", encode(sine(0.2)))
     async with services_running(client, settings):
-        stack.send(hash_request("migrating", "uploads/migrating.wav"))
+        stack.send(hash_request(stem_id, f"uploads/{stem_id}.wav"))
         [completion] = await webhooks(stack, COMPLETION)
     timestamp = completion.headers[LEGACY_TIMESTAMP_HEADER]
     expected = "v1=" + hmac.new(legacy.encode(), f"{timestamp}.".encode() + completion.raw_body,
