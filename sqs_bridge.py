@@ -20,7 +20,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import Enum as PrometheusEnum
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import (
@@ -44,12 +46,16 @@ from waveflow.models import (
     StemPolicy,
 )
 from waveflow.settings import Settings, load_settings
+from waveflow.tracing import configure_tracing
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
 from workflows.mix_stems import start_mix_workflow
 from workflows.search_attributes import TRACK_ID, USER_ID
 from workflows.stem_ingest import StemIngestWorkflow, workflow_id_for
 
 log = logging.getLogger("waveflow.bridge")
+tracer = trace.get_tracer("waveflow.bridge")
+TRACE_ATTRIBUTES = ["traceparent", "tracestate"]
+"""SQS message attributes a producer may set (W3C trace context) so that the stem's trace starts there."""
 BATCH_SIZE = 10
 MAX_POLL_BACKOFF_SECONDS = 30
 RECHECK_TEMPORAL_AFTER_SECONDS = 10.0
@@ -96,6 +102,9 @@ class BridgeMetrics:
                                     states=[state.value for state in BridgeState], registry=self.registry)
         self.received = Counter("waveflow_bridge_messages_received", "SQS messages received",
                                 registry=self.registry)
+        self.redelivered = Counter("waveflow_bridge_messages_redelivered",
+                                   "SQS messages received again (ApproximateReceiveCount above 1)",
+                                   registry=self.registry)
         self.handed_over = Counter("waveflow_bridge_messages_handed_over",
                                    "Messages Temporal accepted (start or signal), by task", ["task"],
                                    registry=self.registry)
@@ -110,6 +119,20 @@ class BridgeMetrics:
         self.handover_seconds = Histogram("waveflow_bridge_handover_seconds",
                                           "Time from a message's receipt to Temporal's acceptance",
                                           registry=self.registry)
+        self.dead_letter_depth = Gauge("waveflow_bridge_dead_letter_queue_messages",
+                                       "Messages in SQS_DLQ_URL (ApproximateNumberOfMessages), read at each scrape; "
+                                       "NaN when unknown", registry=self.registry)
+
+    def watch_dead_letter_queue(self, sqs: Any, dlq_url: str) -> None:
+        def depth() -> float:
+            try:
+                attributes = sqs.get_queue_attributes(QueueUrl=dlq_url,
+                                                      AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            except (BotoCoreError, ClientError):
+                return math.nan
+            return float(attributes["ApproximateNumberOfMessages"])
+
+        self.dead_letter_depth.set_function(depth)
 
 
 @dataclass
@@ -118,6 +141,7 @@ class Received:
     message_id: str
     body: str
     receive_count: int
+    trace_context: dict[str, str]
 
 
 def stem_policy(settings: Settings) -> StemPolicy:
@@ -333,13 +357,16 @@ class SqsBridge:
             MaxNumberOfMessages=1 if self._cautious else BATCH_SIZE,
             WaitTimeSeconds=self._settings.sqs_wait_time_seconds,
             VisibilityTimeout=self._settings.sqs_visibility_timeout_seconds,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"])
+            MessageSystemAttributeNames=["ApproximateReceiveCount"], MessageAttributeNames=TRACE_ATTRIBUTES)
         batch = [Received(item["ReceiptHandle"], item["MessageId"], item.get("Body", ""),
-                          int(item.get("Attributes", {}).get("ApproximateReceiveCount", "1")))
+                          int(item.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+                          {name: value["StringValue"] for name, value in item.get("MessageAttributes", {}).items()
+                           if name in TRACE_ATTRIBUTES and "StringValue" in value})
                  for item in response.get("Messages", [])]
         if not batch:
             return 0
         self.metrics.received.inc(len(batch))
+        self.metrics.redelivered.inc(sum(1 for message in batch if message.receive_count > 1))
         with self._visibility_kept(batch) as unfinished:
             outcomes = await asyncio.gather(*(self._handle(message, unfinished) for message in batch))
         done = [message for message, outcome in zip(batch, outcomes, strict=True)
@@ -352,10 +379,17 @@ class SqsBridge:
         return len(batch)
 
     async def _handle(self, message: Received, unfinished: set[str]) -> Handled:
-        try:
-            return await self._handle_one(message)
-        finally:
-            unfinished.discard(message.receipt_handle)
+        # One trace per message (continuing the producer's when it sent one): the workflow it starts and that
+        # workflow's activities and webhooks join it through the client's tracing interceptor.
+        with tracer.start_as_current_span(
+                "receive SQS message", context=propagate.extract(message.trace_context), kind=SpanKind.CONSUMER,
+                attributes={"messaging.system": "aws_sqs", "messaging.message.id": message.message_id}) as span:
+            try:
+                handled = await self._handle_one(message)
+                span.set_attribute("waveflow.handled", handled.value)
+                return handled
+            finally:
+                unfinished.discard(message.receipt_handle)
 
     async def _handle_one(self, message: Received) -> Handled:
         received_at = time.monotonic()
@@ -366,6 +400,8 @@ class SqsBridge:
         extra = {"sqsMessageId": message.message_id, "task": parsed.task.value, "receiveCount": message.receive_count}
         if parsed.request is not None:
             extra["stemId"] = parsed.request.stemId
+            trace.get_current_span().set_attribute("waveflow.stem_id", parsed.request.stemId)
+        trace.get_current_span().set_attribute("waveflow.task", parsed.task.value)
         if parsed.ignored_fields:
             log.warning("ignoring unknown fields %s", parsed.ignored_fields, extra=extra)
         try:
@@ -461,7 +497,10 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(received, stop.set)
     # Lazy: a bridge started while Temporal is away waits for it, paused, instead of exiting.
     client = await connect(lazy=True)
-    bridge = SqsBridge(settings, client, make_sqs_client(settings))
+    sqs = make_sqs_client(settings)
+    bridge = SqsBridge(settings, client, sqs)
+    if settings.sqs_dlq_url:
+        bridge.metrics.watch_dead_letter_queue(sqs, settings.sqs_dlq_url)
     health = (HealthServer(settings.bridge_health_bind_address, bridge.liveness, bridge.readiness,
                            bridge.metrics.registry).start() if settings.bridge_health_bind_address else None)
     try:
@@ -475,6 +514,7 @@ def main() -> None:
     settings = load_settings()
     require_queue_url(settings)
     configure_logging(settings.log_level)
+    configure_tracing("waveflow-bridge")
     asyncio.run(serve(settings))
 
 

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
@@ -15,15 +16,23 @@ from temporalio.service import RPCError, RPCStatusCode
 DEFAULT_ADDRESS = "localhost:7233"
 
 
+def interceptors() -> list[TracingInterceptor]:
+    """What every client (and so every worker) runs with; the replay tests replay histories with the same."""
+    return [TracingInterceptor()]
+
+
 async def connect(runtime: Runtime | None = None, *, lazy: bool = False) -> Client:
     """TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS settings and profiles work as in `temporal`.
 
     `lazy` connects on the first call instead, for a process that must start while Temporal is away.
+    The tracing interceptor carries the caller's trace into workflows and activities (workers built on this
+    client get it too); it costs nothing while no tracer provider is installed.
     """
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", DEFAULT_ADDRESS)
     try:
-        return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime, lazy=lazy)
+        return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime, lazy=lazy,
+                                    interceptors=interceptors())
     except RuntimeError as error:
         raise SystemExit(f"waveflow: cannot connect to Temporal at {config['target_host']}: "
                          f"{str(error).splitlines()[0]}") from None

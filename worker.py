@@ -46,6 +46,7 @@ from waveflow.health_http import HealthServer, Verdict
 from waveflow.logs import configure_logging
 from waveflow.settings import Settings, load_settings
 from waveflow.tempfiles import TempArea
+from waveflow.tracing import configure_tracing
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
 from workflows.mix_stems import MixStemsWorkflow
 from workflows.stem_ingest import StemIngestWorkflow
@@ -131,10 +132,20 @@ async def running_workers(client: Client, settings: Settings,
             executor.shutdown(wait=True)
 
 
+SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400)
+RATIO_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
+HISTOGRAM_BUCKETS = {"waveflow_stem_duration_seconds": SECONDS_BUCKETS,
+                     "waveflow_webhook_duration_seconds": SECONDS_BUCKETS,
+                     "waveflow_analysis_seconds_per_audio_second": RATIO_BUCKETS}
+
+
 def _metrics_runtime(settings: Settings) -> Runtime | None:
+    """Prometheus conventions: counters end in `_total`, the SDK's durations are `_seconds` histograms."""
     if not settings.metrics_bind_address:
         return None
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=settings.metrics_bind_address)))
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+        bind_address=settings.metrics_bind_address, counters_total_suffix=True, unit_suffix=True,
+        durations_as_seconds=True, histogram_bucket_overrides=HISTOGRAM_BUCKETS)))
 
 
 class WorkerHealth:
@@ -202,6 +213,7 @@ async def serve(settings: Settings, workflows: Sequence[type] = WORKFLOWS) -> No
 def main(workflows: Sequence[type] = WORKFLOWS) -> None:
     settings = load_settings()
     configure_logging(settings.log_level)
+    configure_tracing("waveflow-worker")
     activity.logger.activity_info_on_message = False
     workflow.logger.workflow_info_on_message = False
     try:

@@ -9,7 +9,7 @@ from temporalio import activity
 
 from activities.errors import as_application_errors
 from activities.heartbeats import CpuSlots
-from activities.metrics import count
+from activities.metrics import count, observe
 from activities.s3 import S3Activities
 from waveflow.audio.analysis import AudioAnalysis, Progress, analyse_file
 from waveflow.audio.waveform import waveform_document
@@ -29,6 +29,7 @@ class AudioActivities:
     @activity.defn(name="analyse_audio")
     def analyse_audio(self, request: AnalyseRequest) -> AnalysisOutcome:
         with as_application_errors():
+            started = time.monotonic()
             source, fetched_here = self._local_copy(request)
             detail_path = self._temp.new_path(request.stem_id, "dat")
             try:
@@ -46,6 +47,9 @@ class AudioActivities:
             if request.remove_downloaded:  # a retry after this finds no file and fetches the object again
                 Path(source.local_path).unlink(missing_ok=True)
             count("waveflow_audio_seconds_analysed", round(analysis.duration), "Seconds of audio analysed")
+            if analysis.duration > 0:
+                observe("waveflow_analysis_seconds_per_audio_second", (time.monotonic() - started) / analysis.duration,
+                        "Wall-clock seconds an analysis took (download to upload) per second of audio")
             return AnalysisOutcome(duration=analysis.duration, sample_rate=analysis.sample_rate,
                                    channels=analysis.channels, frames=analysis.frames,
                                    num_peaks=len(analysis.peaks), format=analysis.format.value,

@@ -1,4 +1,4 @@
-"""Webhook delivery: one POST per attempt, signed, with an idempotency key that survives retries."""
+"""Webhook delivery: one POST per attempt, signed per Standard Webhooks, with an id that survives retries."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import time
 from datetime import timedelta
 
 import httpx
+from opentelemetry import propagate
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.metrics import count
+from activities.metrics import count, observe
 from waveflow.errors import WebhookRejectedError
 from waveflow.models import WebhookDelivery
 from waveflow.settings import Settings
-from waveflow.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from waveflow.signing import IDEMPOTENCY_HEADER, legacy_signature_headers, signature_headers
 
 RETRYABLE_CLIENT_ERRORS = {408, 425, 429}
 MAX_RETRY_AFTER_SECONDS = 600
@@ -24,35 +25,47 @@ class WebhookActivities:
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         self._base_url = str(settings.webhook_url).rstrip("/")
         self._secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        self._legacy_secret = (settings.webhook_legacy_secret.get_secret_value() if settings.webhook_legacy_secret
+                               else None)
         self._http = http
 
     @activity.defn(name="send_webhook")
     async def send_webhook(self, delivery: WebhookDelivery) -> int:
         """POST the body; 2xx returns the status, 4xx but 408/425/429 is final, anything else is retried."""
         body = json.dumps(delivery.body, separators=(",", ":"), sort_keys=True).encode("utf-8")
-        timestamp = str(int(time.time()))
-        headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: delivery.idempotency_key,
-                   TIMESTAMP_HEADER: timestamp, "User-Agent": "WaveFlow/0.1"}
+        timestamp = int(time.time())
+        headers = {"Content-Type": "application/json", "User-Agent": "WaveFlow/0.1",
+                   IDEMPOTENCY_HEADER: delivery.idempotency_key}
         if self._secret:
-            headers[SIGNATURE_HEADER] = sign(self._secret, timestamp, body)
+            headers |= signature_headers(self._secret, delivery.idempotency_key, timestamp, body)
+        if self._legacy_secret:
+            headers |= legacy_signature_headers(self._legacy_secret, timestamp, body)
+        propagate.inject(headers)  # `traceparent` of this attempt's span, when tracing is on
         url = f"{self._base_url}/{delivery.kind.value}"
         kind = delivery.kind.value
+        started = time.monotonic()
         try:
             response = await self._http.post(url, content=body, headers=headers)
         except httpx.HTTPError as error:
-            count("waveflow_webhook_attempts", 1, "Webhook POST attempts", kind=kind, outcome="unreachable")
+            _record(kind, "unreachable", started)
             raise ApplicationError(f"{kind} webhook unreachable: {type(error).__name__}") from None
         status = response.status_code
         if 200 <= status < 300:
-            count("waveflow_webhook_attempts", 1, "Webhook POST attempts", kind=kind, outcome="delivered")
+            _record(kind, "delivered", started)
             return status
-        count("waveflow_webhook_attempts", 1, "Webhook POST attempts", kind=kind, outcome=str(status))
+        _record(kind, str(status), started)
         detail = response.text[:300]
         if 400 <= status < 500 and status not in RETRYABLE_CLIENT_ERRORS:
             raise ApplicationError(f"the server rejected the {kind} webhook with HTTP {status}: {detail}",
                                    type=WebhookRejectedError.code, non_retryable=True)
         raise ApplicationError(f"{kind} webhook answered HTTP {status}: {detail}",
                                next_retry_delay=_retry_after(response))
+
+
+def _record(kind: str, outcome: str, started: float) -> None:
+    count("waveflow_webhook_attempts", 1, "Webhook POST attempts, by kind and outcome", kind=kind, outcome=outcome)
+    observe("waveflow_webhook_duration_seconds", time.monotonic() - started,
+            "Time one webhook POST took, by kind and outcome", kind=kind, outcome=outcome)
 
 
 def _retry_after(response: httpx.Response) -> timedelta | None:

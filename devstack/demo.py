@@ -2,7 +2,8 @@
 
 Starts a Temporal dev server with its Web UI, moto for S3 and SQS, a NestJS stand-in, then `worker.py` and
 `sqs_bridge.py` as real processes. A new stem is analysed; the same audio uploaded again is deleted as a
-duplicate. With --once it stops everything afterwards; otherwise it keeps the stack up for the UI until Ctrl-C.
+duplicate; the first is drawn on a page from its waveform JSON. With --once it stops everything afterwards;
+otherwise it keeps the stack up for the UI until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import soundfile
 
 from devstack.local_aws import LocalAws
 from devstack.nestjs_standin import NestJsStandIn
+from devstack.node_packages import ToolUnavailableError
 from devstack.processes import LOOPBACK, ROOT, TemporalDevServer, free_port, spawn, stop_process
+from devstack.waveform_page import write_page
 
 STATE = ROOT / ".devstack"
 BUCKET = "waveflow-demo"
@@ -84,19 +87,29 @@ def main() -> None:
 
         stamp = int(time.time())
         audio = sample_wav()
+        page: Path | str | None = None
         for stem_id in (f"demo-{stamp}", f"demo-{stamp}-again"):
             key = f"uploads/demo-user/demo-track/{stem_id}.wav"
             aws.s3().put_object(Bucket=BUCKET, Key=key, Body=audio)
             sqs.send_message(QueueUrl=queue_url, MessageBody=_hash_request(stem_id, key))
             done = len(standin.accepted("/webhook/completion")) + 1
             completion = standin.wait_for("/webhook/completion", done, timeout=120)[-1].body
+            ui_link = f"{temporal.ui_url}/namespaces/default/workflows/stem-{stem_id}"
             print(f"\ncompletion webhook for stem {stem_id}:")
             print(json.dumps(completion, indent=2))
-            print(f"workflow in the Temporal UI: {temporal.ui_url}/namespaces/default/workflows/stem-{stem_id}")
+            print(f"workflow in the Temporal UI: {ui_link}")
+            waveform_path = completion["result"].get("waveform_data_path")
+            if page is None and waveform_path:
+                waveform = json.loads(aws.s3().get_object(Bucket=BUCKET, Key=waveform_path)["Body"].read())
+                try:
+                    page = write_page(STATE / "pages", stem_id, waveform, waveform_path, completion, ui_link)
+                except ToolUnavailableError as reason:
+                    page = f"not drawn: {reason}"
         remaining = sorted(item["Key"] for item in aws.s3().list_objects_v2(Bucket=BUCKET).get("Contents", []))
         print("\nobjects in S3 now:", *remaining, sep="\n  ")
         print(f"\nTemporal UI: {temporal.ui_url}   worker metrics: http://{env['METRICS_BIND_ADDRESS']}/metrics"
               f"   bridge metrics: http://{env['BRIDGE_HEALTH_BIND_ADDRESS']}/metrics")
+        print(f"\nwaveform page: {page.as_uri() if isinstance(page, Path) else page}", flush=True)
         if not once:
             print("the stack keeps running; press Ctrl-C to stop it", flush=True)
             stop = threading.Event()

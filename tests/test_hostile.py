@@ -146,7 +146,7 @@ async def test_hostile_messages_start_nothing_and_touch_nothing(stack: Stack, cl
 
 
 async def test_no_secret_in_logs_webhooks_or_histories(stack: Stack, client: Client, tmp_path: Path) -> None:
-    webhook_secret = "whsec-5d41402abc4b2a76b9719d911017c592"
+    webhook_secret = "whsec_NWQ0MTQwMmFiYzRiMmE3NmI5NzE5ZDkxMTAxN2M1OTI="
     aws_secret = "aws-secret-7f3c9b1e0d2a4c6e8f"
     url_password = "url-pass-9c8b7a6f"
     webhook_url = stack.standin.url.replace("http://", f"http://nestjs:{url_password}@")

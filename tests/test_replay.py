@@ -10,6 +10,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from temporal_client import interceptors
 from waveflow.models import (
     AnalysisResult,
     DedupeDecision,
@@ -43,7 +44,7 @@ def test_the_suite_covers_every_path() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[str(path.relative_to(HISTORY_DIR)) for path in HISTORIES])
 async def test_recorded_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, interceptors=interceptors())
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 

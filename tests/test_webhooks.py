@@ -1,14 +1,27 @@
-"""Webhook delivery: retries with one idempotency key, final 4xx, HMAC signatures."""
+"""Webhook delivery: retries with one idempotency key, final 4xx, Standard Webhooks signatures."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 from temporalio.client import Client, WorkflowFailureError
 
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
 from tests.signals import encode, sine
-from waveflow.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from waveflow.settings import Settings
+from waveflow.signing import (
+    ID_HEADER,
+    IDEMPOTENCY_HEADER,
+    LEGACY_SIGNATURE_HEADER,
+    LEGACY_TIMESTAMP_HEADER,
+    SIGNATURE_HEADER,
+    new_secret,
+)
 from workflows.stem_ingest import StemIngestWorkflow
 
 
@@ -52,8 +65,8 @@ async def test_400_on_completion_fails_the_workflow_with_the_error_recorded(serv
     assert status.error.error_code == "webhook_rejected"
 
 
-async def test_signed_webhooks_verify(stack: Stack, client: Client) -> None:
-    secret = "whsec-test-0123456789"
+async def test_signed_webhooks_verify_with_the_standard_webhooks_library(stack: Stack, client: Client) -> None:
+    secret = new_secret()
     settings = stack.settings.model_copy(update={"webhook_secret": SecretStr(secret)})
     stack.put("uploads/signed.wav", encode(sine(0.2)))
     async with services_running(client, settings):
@@ -62,7 +75,39 @@ async def test_signed_webhooks_verify(stack: Stack, client: Client) -> None:
     received = stack.standin.received
     assert len(received) == 2
     for item in received:
-        assert verify(secret, item.headers[TIMESTAMP_HEADER], item.raw_body, item.headers[SIGNATURE_HEADER])
-        assert not verify(secret, item.headers[TIMESTAMP_HEADER], item.raw_body + b" ", item.headers[SIGNATURE_HEADER])
-        assert not verify("another-secret", item.headers[TIMESTAMP_HEADER], item.raw_body,
-                          item.headers[SIGNATURE_HEADER])
+        assert item.headers[ID_HEADER] == item.headers[IDEMPOTENCY_HEADER]
+        assert item.headers[ID_HEADER].startswith("stem-signed:")
+        assert Webhook(secret).verify(item.raw_body, item.headers) == item.body
+        with pytest.raises(WebhookVerificationError):
+            Webhook(secret).verify(item.raw_body + b" ", item.headers)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(new_secret()).verify(item.raw_body, item.headers)
+        assert LEGACY_SIGNATURE_HEADER not in item.headers
+
+
+@pytest.mark.parametrize("with_new_secret", [False, True], ids=["legacy-only", "both"])
+async def test_the_legacy_signature_is_sent_while_migrating(stack: Stack, client: Client,
+                                                            with_new_secret: bool) -> None:
+    secret, legacy = new_secret(), "the-old-shared-secret"
+    settings = stack.settings.model_copy(update={"webhook_secret": SecretStr(secret) if with_new_secret else None,
+                                                 "webhook_legacy_secret": SecretStr(legacy)})
+    stem_id = f"migrating-{'both' if with_new_secret else 'legacy'}"  # workflow ids are namespace-wide
+    stack.put(f"uploads/{stem_id}.wav", encode(sine(0.2)))
+    async with services_running(client, settings):
+        stack.send(hash_request(stem_id, f"uploads/{stem_id}.wav"))
+        [completion] = await webhooks(stack, COMPLETION)
+    timestamp = completion.headers[LEGACY_TIMESTAMP_HEADER]
+    expected = "v1=" + hmac.new(legacy.encode(), f"{timestamp}.".encode() + completion.raw_body,
+                                hashlib.sha256).hexdigest()
+    assert completion.headers[LEGACY_SIGNATURE_HEADER] == expected
+    if with_new_secret:
+        Webhook(secret).verify(completion.raw_body, completion.headers)
+    else:
+        assert SIGNATURE_HEADER not in completion.headers
+
+
+def test_a_secret_that_is_not_standard_webhooks_stops_start_up() -> None:
+    with pytest.raises(ValidationError, match="must start with whsec_"):
+        Settings(s3_bucket_name="bucket", webhook_url="http://127.0.0.1/webhook", webhook_secret="plain-secret")
+    with pytest.raises(ValidationError, match="24 to 64 bytes"):
+        Settings(s3_bucket_name="bucket", webhook_url="http://127.0.0.1/webhook", webhook_secret="whsec_c2hvcnQ=")

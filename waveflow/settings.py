@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from waveflow.signing import check_secret
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
@@ -23,6 +25,9 @@ class Settings(BaseSettings):
     sqs_dlq_url: str | None = None
     webhook_url: HttpUrl
     webhook_secret: SecretStr | None = None
+    """`whsec_…`: signs webhooks per Standard Webhooks."""
+    webhook_legacy_secret: SecretStr | None = None
+    """The secret of the earlier `X-WaveFlow-Signature` scheme, sent beside the new headers while migrating."""
     log_level: str = "INFO"
 
     temporal_task_queue: str = "waveflow"
@@ -70,6 +75,13 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_secret(value.get_secret_value())
+        return value
 
     @field_validator("s3_delete_allowed_prefixes", mode="before")
     @classmethod

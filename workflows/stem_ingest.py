@@ -144,9 +144,12 @@ class StemIngestWorkflow:
             self._status.error = failed.failure
             self._enter(Stage.FAILED)
             raise ApplicationError(failed.failure.error, type=failed.failure.error_code, non_retryable=True) from None
-        workflow.metric_meter().create_counter(
-            "waveflow_stems_completed", "Stems that ended, by outcome"
-        ).add(1, {"outcome": completion.status.lower()})
+        meter = workflow.metric_meter()
+        meter.create_counter("waveflow_stems_completed", "Stems that ended, by outcome").add(
+            1, {"outcome": completion.status.lower()})
+        meter.create_histogram_float(
+            "waveflow_stem_duration_seconds", "From a stem's start to its delivered completion, by how it ended"
+        ).record(completion.processing_time, {"outcome": _ending(completion.result)})
         if completion.status == "SUCCESS":
             self._enter(Stage.COMPLETED)
             return StemOutcome(status=completion.status, completion=completion)
@@ -316,6 +319,13 @@ class StemIngestWorkflow:
             processing_time=round((workflow.now() - started).total_seconds(), 3),
             audio_wave_path=result.waveform_data_path if isinstance(result, AnalysisResult) else None,
             stageId=request.stageId)
+
+
+def _ending(result: AnalysisResult | DuplicateDeletedResult | FailureResult) -> str:
+    """`analysed`, `duplicate_deleted` or the error code."""
+    if isinstance(result, FailureResult):
+        return result.error_code
+    return "analysed" if isinstance(result, AnalysisResult) else "duplicate_deleted"
 
 
 def failure_of(error: ActivityError) -> FailureResult:

@@ -1,0 +1,38 @@
+/* Generated from ../schemas by `npm run generate`: do not edit. */
+
+export interface CompletionPayload {
+  audio_wave_path: string | null;
+  original_filename: string | null;
+  processing_time: number;
+  result: AnalysisResult | DuplicateDeletedResult | FailureResult;
+  stageId?: string | null;
+  status: "SUCCESS" | "FAILURE";
+  stemId: string;
+  timestamp: string;
+  trackId: string | null;
+  upstreamId: string | null;
+  userId: string | null;
+}
+/**
+ * `result` of a SUCCESS completion after analysis (the seed's fields plus added ones).
+ */
+export interface AnalysisResult {
+  audio_data_hash: string;
+  channels: number;
+  duration: number;
+  file_size: number;
+  format: string;
+  num_peaks: number;
+  sample_rate: number;
+  waveform_data_path: string;
+  waveform_detail_path: string;
+}
+export interface DuplicateDeletedResult {
+  audio_hash: string;
+  filepath: string;
+  status?: "duplicate_file_deleted";
+}
+export interface FailureResult {
+  error: string;
+  error_code: string;
+}

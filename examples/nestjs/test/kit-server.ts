@@ -1,0 +1,76 @@
+/**
+ * The kit as a real NestJS server for tests/test_nestjs_kit.py: WaveFlow's webhooks come in over HTTP, and each
+ * hash-check is answered with a decision through the kit (SQS producer, or the Temporal update for stems whose
+ * id ends in `-by-update`). Every verified first-time webhook is printed as one JSON line on stdout.
+ *
+ * Environment: PORT, WEBHOOK_SECRET, SQS_QUEUE_URL, AWS_* (endpoint, region, credentials), TEMPORAL_ADDRESS,
+ * and optionally KIT_HASH_REQUESTS (a JSON list) and KIT_MIX_REQUEST (JSON) to send through the producer once
+ * listening.
+ */
+import 'reflect-metadata';
+
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+
+import type { HashCheckPayload } from '../src/generated/hash-check-webhook';
+import { WaveFlowProducer } from '../src/sqs/waveflow-producer';
+import { WaveFlowTemporal } from '../src/temporal/waveflow-temporal';
+import { WaveFlowModule } from '../src/waveflow.module';
+import type { VerifiedWebhook, WebhookKind } from '../src/webhooks/verify';
+import { WaveFlowEvents } from '../src/webhooks/waveflow-events';
+
+@Injectable()
+class DecidingEvents extends WaveFlowEvents {
+  constructor(
+    private readonly producer: WaveFlowProducer,
+    private readonly temporal: WaveFlowTemporal,
+  ) {
+    super();
+  }
+
+  override async handle<K extends WebhookKind>(kind: K, webhook: VerifiedWebhook<K>): Promise<void> {
+    let decidedBy: string | undefined;
+    if (kind === 'hash-check') {
+      const hashCheck = webhook.payload as HashCheckPayload;
+      const decision = { filepath: hashCheck.filepath, audio_hash: hashCheck.audio_hash, num_peaks: 800 };
+      if (hashCheck.stemId.endsWith('-by-update')) {
+        const receipt = await this.temporal.decide(hashCheck.stemId, { duplicate: false, ...decision });
+        decidedBy = `update:${receipt.outcome}`;
+      } else {
+        await this.producer.decideAnalysis({ stemId: hashCheck.stemId, ...decision, upstreamId: 'kit' });
+        decidedBy = 'sqs';
+      }
+    }
+    process.stdout.write(`${JSON.stringify({ kind, id: webhook.id, payload: webhook.payload, decidedBy })}\n`);
+  }
+}
+
+@Module({
+  imports: [
+    WaveFlowModule.forRoot(
+      {
+        webhookSecret: process.env.WEBHOOK_SECRET ?? '',
+        queueUrl: process.env.SQS_QUEUE_URL ?? '',
+        region: process.env.AWS_REGION,
+        temporal: { address: process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' },
+      },
+      { events: DecidingEvents },
+    ),
+  ],
+})
+class KitServerModule {}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.create(KitServerModule, { rawBody: true, logger: ['error'] });
+  app.enableShutdownHooks();
+  await app.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
+  const producer = app.get(WaveFlowProducer);
+  for (const request of JSON.parse(process.env.KIT_HASH_REQUESTS ?? '[]')) await producer.requestHash(request);
+  if (process.env.KIT_MIX_REQUEST) await producer.requestMixdown(JSON.parse(process.env.KIT_MIX_REQUEST));
+  process.stdout.write(`${JSON.stringify({ listening: await app.getUrl() })}\n`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,139 @@
+"""The alert rules and the Grafana dashboard: valid PromQL, alerts that fire when they should (promtool's unit
+tests), and only metrics that a real run's `/metrics` serves; the names follow Prometheus conventions; an expected
+failure (a file that is no audio) is one log line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from temporalio.client import Client, WorkflowFailureError
+
+from devstack.node_packages import run
+from devstack.processes import ROOT, free_port, spawn, stop_process
+from tests.conftest import COMPLETION, Stack, hash_request, webhooks
+from tests.installed_tools import promtool
+from tests.signals import encode, sine
+
+OBSERVABILITY = ROOT / "observability"
+ALERT_RULES = OBSERVABILITY / "prometheus-alerts.yml"
+ALERT_TESTS = OBSERVABILITY / "prometheus-alerts.test.yml"
+DASHBOARD = OBSERVABILITY / "grafana-dashboard.json"
+PROMQL_WORDS = {"sum", "rate", "increase", "irate", "delta", "deriv", "by", "without", "on", "ignoring", "and",
+                "or", "unless", "histogram_quantile", "max", "min", "avg", "count", "absent", "max_over_time",
+                "min_over_time", "avg_over_time", "clamp_min", "le", "bool", "offset", "group_left", "topk",
+                "vector", "time", "label_replace", "sum_over_time", "last_over_time", "absent_over_time"}
+
+
+def alert_expressions() -> list[str]:
+    rules = yaml.safe_load(ALERT_RULES.read_text())
+    return [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+
+
+def dashboard_expressions() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
+def expressions() -> list[str]:
+    return alert_expressions() + dashboard_expressions()
+
+
+def test_alert_rules_fire_when_they_should_and_every_query_is_valid_promql(tmp_path: Path) -> None:
+    tool = promtool()
+    tested = run([tool, "test", "rules", ALERT_TESTS.name], OBSERVABILITY)
+    assert tested.returncode == 0, tested.stdout[-4000:] + tested.stderr[-2000:]
+    alerts = {rule["alert"] for group in yaml.safe_load(ALERT_RULES.read_text())["groups"] for rule in group["rules"]}
+    covered = {case["alertname"] for test in yaml.safe_load(ALERT_TESTS.read_text())["tests"]
+               for case in test["alert_rule_test"]}
+    assert alerts == covered, f"alerts without a promtool test: {sorted(alerts - covered)}"
+    # promtool has no check for a bare query: the dashboard's, as recording rules, are checked as rules are.
+    panels = {"groups": [{"name": "dashboard", "rules": [{"record": f"waveflow:dashboard:{index}", "expr": expr}
+                                                          for index, expr in enumerate(dashboard_expressions())]}]}
+    (tmp_path / "dashboard-rules.yml").write_text(yaml.safe_dump(panels))
+    checked = run([tool, "check", "rules", str(tmp_path / "dashboard-rules.yml")], tmp_path)
+    assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr[-2000:]
+
+
+def referenced_metrics(expression: str) -> set[str]:
+    without_grouping = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", expression)
+    without_labels = re.sub(r"\{[^}]*\}", "", without_grouping)
+    without_ranges = re.sub(r"\[[^\]]*\]", "", without_labels)
+    without_strings = re.sub(r'"[^"]*"', "", without_ranges)
+    names = set(re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b", without_strings))
+    return {name for name in names if name not in PROMQL_WORDS and not name.isdigit()
+            and not re.fullmatch(r"\d+[smhd]", name) and ("_" in name)}
+
+
+def served_names(exposition: str) -> set[str]:
+    """Sample names (with `_bucket`, `_sum`, `_count`, `_total`) and the family names of TYPE lines."""
+    names = set()
+    for line in exposition.splitlines():
+        if line.startswith("# TYPE "):
+            family, kind = line.split()[2:4]
+            names.add(family)
+            names.update({"counter": [f"{family}_total"],
+                          "histogram": [f"{family}_bucket", f"{family}_sum", f"{family}_count"]}.get(kind, []))
+        elif line and not line.startswith("#"):
+            names.add(re.split(r"[{ ]", line, maxsplit=1)[0])
+    return names
+
+
+async def scrape(http: httpx.AsyncClient, url: str) -> str:
+    for _ in range(150):
+        try:
+            response = await http.get(url)
+            if response.status_code == 200:
+                return response.text
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"nothing served at {url}")
+
+
+async def test_every_metric_the_alerts_and_dashboard_use_is_served(stack: Stack, client: Client,
+                                                                  tmp_path: Path) -> None:
+    dlq_url = stack.aws.create_queue(f"{stack.bucket}-dlq")
+    worker_address, bridge_address = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    env = {**stack.env(), "METRICS_BIND_ADDRESS": worker_address, "BRIDGE_HEALTH_BIND_ADDRESS": bridge_address,
+           "SQS_DLQ_URL": dlq_url}
+    stack.put("uploads/observed.wav", encode(sine(1.0)))
+    stack.put("uploads/not-audio.wav", b"this is a text file, not audio" * 10)
+    worker = spawn("worker.py", env, tmp_path / "worker.log")
+    bridge = spawn("sqs_bridge.py", env, tmp_path / "bridge.log")
+    try:
+        stack.send(hash_request("observed", "uploads/observed.wav"))
+        stack.send(hash_request("not-audio", "uploads/not-audio.wav"))
+        stack.send("this is no message WaveFlow knows")
+        await webhooks(stack, COMPLETION, count=2)
+        await client.get_workflow_handle("stem-observed").result()  # its completion's activity has ended
+        with pytest.raises(WorkflowFailureError):
+            await client.get_workflow_handle("stem-not-audio").result()
+        async with httpx.AsyncClient() as http:
+            worker_metrics = await scrape(http, f"http://{worker_address}/metrics")
+            bridge_metrics = await scrape(http, f"http://{bridge_address}/metrics")
+    finally:
+        stop_process(bridge)
+        stop_process(worker)
+    log = (tmp_path / "worker.log").read_text()
+    above_info = [json.loads(line)["message"] for line in log.splitlines() if '"level": "INFO"' not in line]
+    assert above_info == ["not_audio: not an audio file: looks like text"], "an expected failure is one line"
+    assert "Traceback" not in log
+    served = served_names(worker_metrics) | served_names(bridge_metrics)
+    used = set().union(*(referenced_metrics(expression) for expression in expressions()))
+    assert {"waveflow_stem_duration_seconds_bucket", "waveflow_webhook_attempts_total", "temporal_num_pollers",
+            "waveflow_bridge_dead_letter_queue_messages", "waveflow_bridge_handover_seconds_bucket",
+            "temporal_activity_schedule_to_start_latency_seconds_bucket"} <= used, sorted(used)
+    assert not used - served, f"referenced but not served: {sorted(used - served)}"
+    # Prometheus conventions: every counter ends in _total, every duration histogram in _seconds.
+    for exposition in (worker_metrics, bridge_metrics):
+        for family, kind in re.findall(r"^# TYPE (\S+) (\S+)$", exposition, re.MULTILINE):
+            if kind == "counter":
+                assert family.endswith("_total") or f"{family}_total" in exposition, family
+            if kind == "histogram" and ("latency" in family or "duration" in family):
+                assert family.endswith("_seconds"), family
