@@ -8,7 +8,7 @@ from pathlib import Path
 from temporalio import activity
 
 from activities.errors import as_application_errors
-from activities.heartbeats import CpuSlots
+from activities.heartbeats import CpuSlots, ProgressBeat
 from activities.metrics import count, observe
 from activities.s3 import S3Activities
 from waveflow.audio.analysis import AudioAnalysis, Progress, analyse_file
@@ -16,8 +16,6 @@ from waveflow.audio.waveform import waveform_document
 from waveflow.errors import InvalidRequestError
 from waveflow.models import AnalyseRequest, AnalysisOutcome, DownloadedObject
 from waveflow.tempfiles import TempArea, no_space_is_retryable
-
-HEARTBEAT_EVERY_SECONDS = 1.0
 
 
 class AudioActivities:
@@ -30,6 +28,7 @@ class AudioActivities:
     def analyse_audio(self, request: AnalyseRequest) -> AnalysisOutcome:
         with as_application_errors():
             started = time.monotonic()
+            beat = ProgressBeat()
             source, fetched_here = self._local_copy(request)
             detail_path = self._temp.new_path(request.stem_id, "dat")
             try:
@@ -37,8 +36,8 @@ class AudioActivities:
                       detail_path.open("w+b") as detail, self._cpu.held()):
                     analysis = analyse_file(Path(source.local_path), num_peaks=request.num_peaks,
                                             detail_samples_per_pixel=request.detail_samples_per_pixel,
-                                            detail_output=detail, progress=_heartbeat_progress())
-                activity.heartbeat({"stage": "uploading", "seconds_analysed": analysis.duration})
+                                            detail_output=detail, progress=_heartbeat_progress(beat))
+                beat({"stage": "uploading", "seconds_analysed": analysis.duration})
                 self._upload(request, analysis, detail_path)
             finally:
                 detail_path.unlink(missing_ok=True)
@@ -80,14 +79,8 @@ class AudioActivities:
         self._s3.upload_file(detail_path, request.detail_key, "application/octet-stream")
 
 
-def _heartbeat_progress() -> Progress:
-    last = 0.0
-
+def _heartbeat_progress(beat: ProgressBeat) -> Progress:
     def report(frames: int, sample_rate: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= HEARTBEAT_EVERY_SECONDS:
-            last = now
-            activity.heartbeat({"stage": "analysing", "seconds_analysed": round(frames / sample_rate, 1)})
+        beat({"stage": "analysing", "seconds_analysed": round(frames / sample_rate, 1)})
 
     return report

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -13,7 +12,7 @@ from temporalio import activity
 
 from activities.aws_access import denied_as, s3_arn
 from activities.errors import as_application_errors
-from activities.heartbeats import CpuSlots
+from activities.heartbeats import CpuSlots, ProgressBeat
 from activities.metrics import count
 from activities.s3 import S3Activities
 from waveflow.audio.mix import ChannelMode, MixedAudio, MixOptions, MixProgress, OutputFormat, mix_files
@@ -22,8 +21,6 @@ from waveflow.errors import InvalidRequestError
 from waveflow.models import DownloadedObject, MixJob, MixOutcome, MixOutputKeys, MixStemSource
 from waveflow.settings import Settings
 from waveflow.tempfiles import TempArea, no_space_is_retryable
-
-HEARTBEAT_EVERY_SECONDS = 1.0
 
 
 class MixingActivities:
@@ -63,7 +60,6 @@ class MixingActivities:
                 mixed = mix_files(stems, options, float_temp=float_temp, output=mixed_path, detail_output=detail,
                                   progress=_heartbeat_progress([stem.key for stem in job.stems]))
             float_temp.unlink()
-            activity.heartbeat({"stage": "uploading"})
             with mixed_path.open("rb") as written:
                 audio_hash = hashlib.file_digest(written, "sha256").hexdigest()
             self._upload(job, mixed, mixed_path, detail_path, output_format)
@@ -120,7 +116,7 @@ class _HeartbeatingReader(io.RawIOBase):
         super().__init__()
         self._file = file
         self._size = size
-        self._last = 0.0
+        self._beat = ProgressBeat()
 
     def readable(self) -> bool:
         return True
@@ -136,22 +132,15 @@ class _HeartbeatingReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         read = self._file.readinto(buffer)
-        now = time.monotonic()
-        if now - self._last >= HEARTBEAT_EVERY_SECONDS:
-            self._last = now
-            activity.heartbeat({"stage": "uploading", "bytes_uploaded": self._file.tell(), "bytes_total": self._size})
+        self._beat({"stage": "uploading", "bytes_uploaded": self._file.tell(), "bytes_total": self._size})
         return read
 
 
 def _heartbeat_progress(keys: list[str]) -> MixProgress:
-    last = 0.0
+    beat = ProgressBeat()
 
     def report(stage: str, seconds: float, stem_seconds: list[float]) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= HEARTBEAT_EVERY_SECONDS:
-            last = now
-            activity.heartbeat({"stage": stage, "seconds": round(seconds, 1),
-                                "stems": {key: round(done, 1) for key, done in zip(keys, stem_seconds, strict=True)}})
+        beat({"stage": stage, "seconds": round(seconds, 1),
+              "stems": {key: round(done, 1) for key, done in zip(keys, stem_seconds, strict=True)}})
 
     return report

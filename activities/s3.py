@@ -13,7 +13,7 @@ from temporalio import activity
 
 from activities.aws_access import denied_as, error_code, is_access_denied, s3_arn
 from activities.errors import as_application_errors
-from activities.heartbeats import heartbeat_while
+from activities.heartbeats import ProgressBeat, heartbeat_while
 from activities.metrics import count
 from waveflow.deletion import check_duplicate_delete
 from waveflow.errors import (
@@ -85,12 +85,13 @@ class S3Activities:
             )
         etag = str(head["ETag"])
         path = self._temp.new_path(stem_id, "audio")
+        beat = ProgressBeat()
         try:
             with no_space_is_retryable(path), path.open("wb") as output:
                 with heartbeat_while({"stage": "get", "key": key}):
                     response = self._s3.get_object(Bucket=self._bucket, Key=key, IfMatch=etag)
                 sha256, written = copy_and_hash(response["Body"].iter_chunks(CHUNK_BYTES), output,
-                                                lambda done: activity.heartbeat({"bytes_downloaded": done,
+                                                lambda done: beat({"bytes_downloaded": done,
                                                                                  "bytes_total": size}))
         except ClientError as error:
             path.unlink(missing_ok=True)

@@ -20,11 +20,13 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import soundfile
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,8 +35,10 @@ sys.path.insert(0, str(ROOT))
 from devstack.local_aws import LocalAws  # noqa: E402 - after the path is set
 from devstack.nestjs_standin import NestJsStandIn  # noqa: E402
 from devstack.processes import TemporalDevServer, free_port, spawn, stop_process  # noqa: E402
+from tests.cloud_actions import billable_actions  # noqa: E402
 
 BUCKET = "waveflow-load"
+HEARTBEAT_OPERATION = "RecordActivityTaskHeartbeat"
 
 
 def small_stem(index: int) -> bytes:
@@ -61,7 +65,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800)
     count = parser.parse_args().stems
     work = Path(tempfile.mkdtemp(prefix="waveflow-load-"))
-    temporal = TemporalDevServer(port=free_port(), ui_port=free_port(), log_file=work / "temporal.log").start()
+    temporal = TemporalDevServer(port=free_port(), ui_port=free_port(), metrics_port=free_port(),
+                                 log_file=work / "temporal.log").start()
     aws = LocalAws().start()
     aws.create_bucket(BUCKET)
     queue_url = aws.create_queue("waveflow-load", visibility_timeout=60)
@@ -82,6 +87,7 @@ def main() -> None:
             s3.put_object(Bucket=BUCKET, Key=f"uploads/{stem_id}.wav", Body=small_stem(index))
         sent_at: dict[str, float] = {}
         cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+        heartbeats_before = server_requests(temporal.metrics_port, HEARTBEAT_OPERATION)
         started = time.time()
         for offset in range(0, count, 10):
             entries = []
@@ -97,7 +103,8 @@ def main() -> None:
         standin.wait_for("/webhook/completion", count, timeout=parser.parse_args().timeout)
         completed_all = time.time()
         cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
-        events = asyncio.run(history_events(temporal.address, stem_ids[:: max(1, count // 20)]))
+        heartbeats = server_requests(temporal.metrics_port, HEARTBEAT_OPERATION) - heartbeats_before
+        events, actions = asyncio.run(sampled_histories(temporal.address, stem_ids[:: max(1, count // 20)]))
         time.sleep(3)
     finally:
         for child in children:
@@ -133,12 +140,23 @@ def main() -> None:
     print(f"bottleneck: {bottleneck} ({os.cpu_count()} cores; all processes together used "
           f"{100 * sum(cpu_used.values()) / wall / (os.cpu_count() or 1):.0f}% of the machine)")
     print(f"history events per stem: {statistics.mean(events):.0f} (sampled {len(events)} stems)")
+    print(f"Temporal Cloud actions per stem: {statistics.mean(actions) + heartbeats / count:.1f} "
+          f"({statistics.mean(actions):.1f} from the sampled histories + {heartbeats / count:.1f} heartbeats that "
+          f"reached the server)")
 
 
-async def history_events(address: str, stem_ids: list[str]) -> list[int]:
+def server_requests(port: int | None, operation: str) -> float:
+    """How many requests of one operation the Temporal server has answered, from its own /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "service_requests_total" and sample.labels.get("operation") == operation)
+
+
+async def sampled_histories(address: str, stem_ids: list[str]) -> tuple[list[int], list[int]]:
+    """Events and billable actions per stem, for a sample of the stems."""
     client = await Client.connect(address)
-    return [len((await client.get_workflow_handle(f"stem-{stem_id}").fetch_history()).events)
-            for stem_id in stem_ids]
+    histories = [await client.get_workflow_handle(f"stem-{stem_id}").fetch_history() for stem_id in stem_ids]
+    return [len(history.events) for history in histories], [billable_actions(history) for history in histories]
 
 
 if __name__ == "__main__":

@@ -83,6 +83,8 @@ class TemporalDevServer:
     ui_port: int
     db_file: Path | None = None
     log_file: Path | None = None
+    metrics_port: int | None = None
+    """The server's own Prometheus `/metrics` (requests by operation); a random port when None."""
     search_attributes: bool = True
     """Register WaveFlow's search attributes at start, as an operator does once per namespace."""
     process: subprocess.Popen[bytes] | None = None
@@ -103,6 +105,8 @@ class TemporalDevServer:
                 command += ["--search-attribute", f"{name}=Keyword"]
         if self.db_file is not None:
             command += ["--db-filename", str(self.db_file)]
+        if self.metrics_port is not None:
+            command += ["--metrics-port", str(self.metrics_port)]
 
         output = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
