@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -46,6 +48,12 @@ def local_aws() -> Iterator[LocalAws]:
 @pytest.fixture(scope="session")
 async def client(temporal_server: TemporalDevServer) -> Client:
     return await connect()
+
+
+def cli_env(server: TemporalDevServer, **variables: str) -> dict[str, str]:
+    """The environment a README `temporal` command runs in: the CLI beside this interpreter, this server."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "TEMPORAL_ADDRESS": server.address, **variables}
 
 
 HASH_CHECK = "/webhook/hash-check"

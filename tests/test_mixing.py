@@ -8,10 +8,8 @@ import base64
 import hashlib
 import io
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +25,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from devstack.processes import TemporalDevServer
-from tests.conftest import Stack, services_running, webhooks
+from tests.conftest import Stack, cli_env, services_running, webhooks
 from tests.signals import encode, sine
 from waveflow.audio.analysis import analyse_file
 from waveflow.messages import PoisonMessageError, Task, parse_message
@@ -258,8 +256,7 @@ async def test_readme_mixdown_commands_work_as_written(stack: Stack, client: Cli
                                                  "worker_host_id": f"cli-{stack.bucket}"})
     stack.put("uploads/u/t/drums.wav", encode(sine(0.5)))
     stack.put("uploads/u/t/bass.flac", encode(sine(0.7, channels=1, frequency=55.0), format="FLAC"))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "TEMPORAL_ADDRESS": temporal_server.address, "STAGE_ID": f"cli-{stack.bucket}"}
+    env = cli_env(temporal_server, STAGE_ID=f"cli-{stack.bucket}")
     failing = mix_message(f"cli-failing-{stack.bucket}", [])
     failing_id = mix_workflow_id(MixRequest.model_validate(failing["kwargs"]), failing["id"])
     commands = readme_mixdown_commands()

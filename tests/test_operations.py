@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +14,16 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from devstack.processes import ROOT, TemporalDevServer, free_port, spawn, stop_process
-from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, hash_request, services_running, webhooks
+from tests.conftest import (
+    COMPLETION,
+    HASH_CHECK,
+    Stack,
+    bridge_running,
+    cli_env,
+    hash_request,
+    services_running,
+    webhooks,
+)
 from tests.signals import encode, sine
 from waveflow.models import CleanupReport, HealthReport
 from waveflow.tempfiles import TempArea
@@ -139,8 +147,7 @@ async def test_readme_cli_commands_work_as_written(stack: Stack, client: Client,
                                                  "temporal_search_attributes": True})
     stack.standin.behaviour.send_decisions = False
     stack.put("uploads/user-1/track-1/drums.wav", encode(sine(0.5)))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "TEMPORAL_ADDRESS": temporal_server.address, "STEM_ID": f"cli-{stack.bucket}"}
+    env = cli_env(temporal_server, STEM_ID=f"cli-{stack.bucket}")
     commands = readme_commands()
     assert len(commands) == 9
     await ensure_cleanup_schedule(client, settings)

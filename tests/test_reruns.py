@@ -4,19 +4,16 @@ decisions that are checked."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from devstack.processes import ROOT, TemporalDevServer
-from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
+from tests.conftest import COMPLETION, HASH_CHECK, Stack, cli_env, hash_request, services_running, webhooks
 from tests.signals import encode, sine
 from waveflow.models import DedupeDecision
 from workflows.stem_ingest import StemIngestWorkflow
@@ -113,8 +110,7 @@ async def test_cancel_sends_a_cancelled_failure_keeps_the_original_and_removes_t
         stack: Stack, client: Client, temporal_server: TemporalDevServer) -> None:
     stack.standin.behaviour.send_decisions = False
     stack.put("uploads/cancel-me.wav", encode(sine(0.3)))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "TEMPORAL_ADDRESS": temporal_server.address}
+    env = cli_env(temporal_server)
     async with services_running(client, stack.settings):
         stack.send(hash_request("cancel-me", "uploads/cancel-me.wav"))
         await webhooks(stack, HASH_CHECK)
@@ -158,8 +154,7 @@ async def test_the_decide_update_refuses_answers_and_records_a_second_decision(
             with pytest.raises(WorkflowUpdateFailedError) as refused:
                 await handle.execute_update(StemIngestWorkflow.decide_checked, wrong)
             assert reason in str(refused.value.cause)
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-               "TEMPORAL_ADDRESS": temporal_server.address, "STEM_ID": "checked"}
+        env = cli_env(temporal_server, STEM_ID="checked")
         done = await asyncio.to_thread(subprocess.run, ["bash", "-c", readme_update_command()], env=env,
                                        capture_output=True, text=True, timeout=60)
         assert done.returncode == 0 and "outcome:accepted" in done.stdout, done.stdout + done.stderr
@@ -200,8 +195,7 @@ async def test_readme_failed_stem_commands_work_as_written(stack: Stack, client:
                 await client.get_workflow_handle(f"stem-{stem_id}").result()
         for index, stem_id in enumerate(stems):
             stack.put(f"uploads/{stem_id}.wav", encode(sine(0.2, frequency=200.0 + 100 * index)))
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-               "TEMPORAL_ADDRESS": temporal_server.address, "STEM_ID": stems[0], "SINCE": since}
+        env = cli_env(temporal_server, STEM_ID=stems[0], SINCE=since)
         outputs = []
         for command in commands:
             done = await asyncio.to_thread(subprocess.run, ["bash", "-c", command], env=env,

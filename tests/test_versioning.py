@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
@@ -15,7 +13,7 @@ from temporalio.client import Client
 
 from devstack.processes import ROOT, TemporalDevServer, spawn, stop_process
 from tests.changed_workflow import ADDED_STEP_MEMO, ADDED_STEP_PATCH
-from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, hash_request, webhooks
+from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, cli_env, hash_request, webhooks
 from tests.signals import encode, sine
 from workflows.stem_ingest import StemIngestWorkflow
 
@@ -31,8 +29,7 @@ async def run_readme_count(temporal_server: TemporalDevServer, stack: Stack) -> 
     readme = (ROOT / "README.md").read_text()
     command = readme.split("<!-- old-code-count -->`")[1].split("`<!-- /old-code-count -->")[0]
     command = command.replace('--query "', f'--query "TaskQueue = \'{stack.settings.temporal_task_queue}\' AND ')
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "TEMPORAL_ADDRESS": temporal_server.address, "PATCH": ADDED_STEP_PATCH}
+    env = cli_env(temporal_server, PATCH=ADDED_STEP_PATCH)
     done = await asyncio.to_thread(subprocess.run, ["bash", "-c", command], env=env, capture_output=True,
                                    text=True, timeout=60)
     assert done.returncode == 0, done.stderr
