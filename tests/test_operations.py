@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 
 import httpx
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -26,6 +29,7 @@ from tests.conftest import (
 )
 from tests.signals import encode, sine
 from waveflow.models import CleanupReport, HealthReport
+from waveflow.settings import Settings
 from waveflow.tempfiles import TempArea
 from worker import cleanup_schedule_id, ensure_cleanup_schedule, running_workers
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
@@ -40,6 +44,14 @@ def aged(path: Path, minutes: float, content: bytes = b"x" * 100) -> Path:
     return path
 
 
+async def activity_pollers(client: Client, settings: Settings) -> set[str]:
+    """Identities polling the shared queue for activities now: what the cleanup's host listing sees."""
+    response = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+        namespace=client.namespace, task_queue=TaskQueue(name=settings.temporal_task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY))
+    return {poller.identity for poller in response.pollers}
+
+
 async def test_one_cleanup_sweeps_every_host_and_keeps_what_it_must(stack: Stack, client: Client,
                                                                     tmp_path: Path) -> None:
     hosts = {name: stack.settings.model_copy(update={"worker_host_id": name, "temp_dir": tmp_path / name / "temp"})
@@ -48,7 +60,7 @@ async def test_one_cleanup_sweeps_every_host_and_keeps_what_it_must(stack: Stack
     host_b = spawn("worker.py", {**stack.env(), "WORKER_HOST_ID": "host-b", "TEMP_DIR": str(hosts["host-b"].temp_dir)},
                    tmp_path / "host-b.log")
     async with running_workers(client, hosts["host-a"]):
-        while "worker polling" not in (tmp_path / "host-b.log").read_text():
+        while hosts["host-b"].host_task_queue not in await activity_pollers(client, stack.settings):
             await asyncio.sleep(0.1)
         files = {}
         for name, settings in hosts.items():
