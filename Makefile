@@ -20,7 +20,7 @@ run: install
 	$(PY) -m devstack.demo
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 # The lowest versions pyproject.toml allows, in a venv of their own: the runtime set alone, then the fast suite.
 test-lowest: install
