@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -153,6 +154,14 @@ async def services(client: Client, stack: Stack) -> AsyncIterator[Stack]:
     """Worker and bridge in this process, for tests that do not kill them."""
     async with services_running(client, stack.settings):
         yield stack
+
+
+async def until_drained(stack: Stack, timeout: float = 60.0) -> None:
+    """Waits until every message on the stack's queue was acknowledged (deletes follow hand-overs)."""
+    deadline = time.monotonic() + timeout
+    while stack.queue_depth() and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert stack.queue_depth() == 0, "messages are left on the queue"
 
 
 async def webhooks(stack: Stack, path: str, count: int = 1, timeout: float = 60.0) -> list[ReceivedWebhook]:

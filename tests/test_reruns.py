@@ -13,7 +13,16 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from devstack.processes import ROOT, TemporalDevServer
-from tests.conftest import COMPLETION, HASH_CHECK, Stack, cli_env, hash_request, services_running, webhooks
+from tests.conftest import (
+    COMPLETION,
+    HASH_CHECK,
+    Stack,
+    cli_env,
+    hash_request,
+    services_running,
+    until_drained,
+    webhooks,
+)
 from tests.signals import encode, sine
 from waveflow.models import DedupeDecision
 from workflows.stem_ingest import StemIngestWorkflow
@@ -21,14 +30,6 @@ from workflows.stem_ingest import StemIngestWorkflow
 
 async def runs_of(client: Client, stem_id: str) -> list[WorkflowExecutionStatus | None]:
     return [item.status async for item in client.list_workflows(f"WorkflowId = 'stem-{stem_id}'")]
-
-
-async def queue_drained(stack: Stack) -> None:
-    for _ in range(200):
-        if stack.queue_depth() == 0:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the queue was not drained")
 
 
 async def test_a_failed_stem_fails_its_run_and_only_a_new_message_runs_it_again(stack: Stack, client: Client) -> None:
@@ -48,7 +49,7 @@ async def test_a_failed_stem_fails_its_run_and_only_a_new_message_runs_it_again(
         assert listed == ["stem-retry-me"]
 
         stack.send(first)  # a redelivery of the message that started the failed run
-        await queue_drained(stack)
+        await until_drained(stack)
         await asyncio.sleep(1)
         assert await runs_of(client, "retry-me") == [WorkflowExecutionStatus.FAILED]
 
@@ -58,7 +59,7 @@ async def test_a_failed_stem_fails_its_run_and_only_a_new_message_runs_it_again(
         assert completions[1].body["status"] == "SUCCESS"
         await handle.result()
         stack.send({**first, "id": "hash-retry-me-3"})  # a succeeded stem is never run again
-        await queue_drained(stack)
+        await until_drained(stack)
         await asyncio.sleep(1)
     assert sorted(map(str, await runs_of(client, "retry-me"))) == sorted(
         map(str, [WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.COMPLETED]))
