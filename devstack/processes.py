@@ -113,7 +113,20 @@ class TemporalDevServer:
                                         start_new_session=True, env={**os.environ, "TEMPORAL_ADDRESS": ""})
         wait_for_port(self.port, process=self.process)
         wait_for_port(self.ui_port, process=self.process)
+        self._wait_until_serving()
         return self
+
+    def _wait_until_serving(self, timeout: float = 60.0) -> None:
+        """An open port is not yet a healthy frontend: a first call can still fail "Frontend is not healthy yet"."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            checked = subprocess.run([temporal_cli(), "operator", "cluster", "health", "--address", self.address],
+                                     capture_output=True, text=True, timeout=30,
+                                     env={**os.environ, "TEMPORAL_ADDRESS": "", "TEMPORAL_NAMESPACE": ""})
+            if checked.returncode == 0 and "SERVING" in checked.stdout:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the Temporal dev server at {self.address} is not healthy after {timeout} s")
 
     def stop(self) -> None:
         if self.process is not None:
