@@ -67,27 +67,41 @@ def _check_info(info: StreamInfo, audio_format: AudioFormat) -> StreamInfo:
 
 
 @contextlib.contextmanager
-def _open_libsndfile(path: Path, audio_format: AudioFormat, as_float: bool) -> Iterator[DecodedAudio]:
+def open_segment(path: Path, audio_format: AudioFormat, start: int, frames: int) -> Iterator[DecodedAudio]:
+    """At most `frames` int16 frames from frame `start`; only for formats whose seeks are sample-exact."""
+    with _open_libsndfile(path, audio_format, as_float=False, start=start, limit=frames) as decoded:
+        yield decoded
+
+
+@contextlib.contextmanager
+def _open_libsndfile(path: Path, audio_format: AudioFormat, as_float: bool, start: int = 0,
+                     limit: int | None = None) -> Iterator[DecodedAudio]:
     try:
         sound = soundfile.SoundFile(str(path))
+        if start:
+            sound.seek(start)
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raise DamagedAudioError(f"damaged {audio_format.value}: {error}") from None
     with sound:
         info = _check_info(StreamInfo(sound.samplerate, sound.channels, max(sound.frames, 0)), audio_format)
         read_float = as_float or audio_format.lossy or sound.subtype in _FLOAT_SUBTYPES
-        yield DecodedAudio(info, _libsndfile_blocks(sound, audio_format, read_float, as_float))
+        yield DecodedAudio(info, _libsndfile_blocks(sound, audio_format, read_float, as_float, limit))
 
 
 def _libsndfile_blocks(sound: soundfile.SoundFile, audio_format: AudioFormat, read_float: bool,
-                       as_float: bool) -> Iterator[np.ndarray]:
+                       as_float: bool, limit: int | None) -> Iterator[np.ndarray]:
     buffer = np.empty((BLOCK_FRAMES, sound.channels), dtype=np.float32 if read_float else np.int16)
-    while True:
+    remaining = limit
+    while remaining is None or remaining > 0:
+        wanted = BLOCK_FRAMES if remaining is None else min(BLOCK_FRAMES, remaining)
         try:
-            block = sound.read(BLOCK_FRAMES, out=buffer)
+            block = sound.read(wanted, out=buffer[:wanted])
         except (soundfile.LibsndfileError, RuntimeError) as error:
             raise DamagedAudioError(f"damaged {audio_format.value} stream: {error}") from None
         if len(block) == 0:
             return
+        if remaining is not None:
+            remaining -= len(block)
         yield float_to_int16(block) if read_float and not as_float else block
 
 
