@@ -9,13 +9,16 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 import soundfile
 
 from waveflow.audio.formats import AudioFormat
 from waveflow.errors import DamagedAudioError
+
+if TYPE_CHECKING:
+    import av
 
 # MP3 through libsndfile decodes right only in whole MPEG frames of 1152 samples (AUDIO-NOTES.md).
 BLOCK_FRAMES = 1152 * 57
@@ -107,6 +110,8 @@ def _libsndfile_blocks(sound: soundfile.SoundFile, audio_format: AudioFormat, re
 
 @contextlib.contextmanager
 def _open_ffmpeg(path: Path, audio_format: AudioFormat, as_float: bool) -> Iterator[DecodedAudio]:
+    import av  # FFmpeg's libraries add ~20 MB to every process; only the formats libsndfile cannot read need them
+
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
     except (av.FFmpegError, ValueError) as error:
@@ -129,6 +134,8 @@ def _open_ffmpeg(path: Path, audio_format: AudioFormat, as_float: bool) -> Itera
 def _ffmpeg_blocks(container: av.container.InputContainer, stream: av.AudioStream, info: StreamInfo,
                    audio_format: AudioFormat, as_float: bool) -> Iterator[np.ndarray]:
     """Decoded frames converted to packed float at the stream's own rate, batched into large blocks."""
+    import av
+
     convert = (lambda block: block) if as_float else float_to_int16
     resampler = av.AudioResampler(format="flt", layout=stream.layout.name, rate=info.sample_rate)
     pending: list[np.ndarray] = []
