@@ -12,7 +12,7 @@ import pytest
 
 from tests.signals import SAMPLE_RATE, encode
 from waveflow.audio import analysis as analysis_module
-from waveflow.audio.analysis import AudioAnalysis, analyse_file, segment_bounds
+from waveflow.audio.analysis import AudioAnalysis, analyse_file, segment_block_frames, segment_bounds
 from waveflow.errors import DamagedAudioError
 
 DETAIL_SPP = 256
@@ -73,6 +73,21 @@ def test_segments_match_one_pass_byte_for_byte(tmp_path: Path, extension: str, c
         assert_identical(one_pass, parallel)
         assert parallel_detail == one_pass_detail
         assert reported[-1] == frames
+    assert one_pass_runs == [path]
+
+
+@pytest.mark.parametrize(("extension", "container"), [("wav", "WAV"), ("flac", "FLAC")])
+def test_segments_longer_than_their_blocks(tmp_path: Path, extension: str, container: str,
+                                           one_pass_runs: list[Path]) -> None:
+    """Each segment reads several blocks, so pixels and buckets also span blocks inside a segment."""
+    frames = 2 * 2 * segment_block_frames(2, 2) + 999
+    path = tmp_path / f"long.{extension}"
+    path.write_bytes(encode(noise(frames, 2), format=container, subtype="PCM_16"))
+
+    one_pass, one_pass_detail, _ = analyse(path, segments=1, num_peaks=1000)
+    parallel, parallel_detail, _ = analyse(path, segments=2, num_peaks=1000)
+    assert_identical(one_pass, parallel)
+    assert parallel_detail == one_pass_detail
     assert one_pass_runs == [path]
 
 

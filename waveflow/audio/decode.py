@@ -70,15 +70,17 @@ def _check_info(info: StreamInfo, audio_format: AudioFormat) -> StreamInfo:
 
 
 @contextlib.contextmanager
-def open_segment(path: Path, audio_format: AudioFormat, start: int, frames: int) -> Iterator[DecodedAudio]:
+def open_segment(path: Path, audio_format: AudioFormat, start: int, frames: int,
+                 block_frames: int) -> Iterator[DecodedAudio]:
     """At most `frames` int16 frames from frame `start`; only for formats whose seeks are sample-exact."""
-    with _open_libsndfile(path, audio_format, as_float=False, start=start, limit=frames) as decoded:
+    with _open_libsndfile(path, audio_format, as_float=False, start=start, limit=frames,
+                          block_frames=block_frames) as decoded:
         yield decoded
 
 
 @contextlib.contextmanager
 def _open_libsndfile(path: Path, audio_format: AudioFormat, as_float: bool, start: int = 0,
-                     limit: int | None = None) -> Iterator[DecodedAudio]:
+                     limit: int | None = None, block_frames: int = BLOCK_FRAMES) -> Iterator[DecodedAudio]:
     try:
         sound = soundfile.SoundFile(str(path))
         if start:
@@ -88,15 +90,16 @@ def _open_libsndfile(path: Path, audio_format: AudioFormat, as_float: bool, star
     with sound:
         info = _check_info(StreamInfo(sound.samplerate, sound.channels, max(sound.frames, 0)), audio_format)
         read_float = as_float or audio_format.lossy or sound.subtype in _FLOAT_SUBTYPES
-        yield DecodedAudio(info, _libsndfile_blocks(sound, audio_format, read_float, as_float, limit))
+        yield DecodedAudio(info, _libsndfile_blocks(sound, audio_format, read_float, as_float, limit,
+                                                          block_frames))
 
 
 def _libsndfile_blocks(sound: soundfile.SoundFile, audio_format: AudioFormat, read_float: bool,
-                       as_float: bool, limit: int | None) -> Iterator[np.ndarray]:
-    buffer = np.empty((BLOCK_FRAMES, sound.channels), dtype=np.float32 if read_float else np.int16)
+                       as_float: bool, limit: int | None, block_frames: int) -> Iterator[np.ndarray]:
+    buffer = np.empty((block_frames, sound.channels), dtype=np.float32 if read_float else np.int16)
     remaining = limit
     while remaining is None or remaining > 0:
-        wanted = BLOCK_FRAMES if remaining is None else min(BLOCK_FRAMES, remaining)
+        wanted = block_frames if remaining is None else min(block_frames, remaining)
         try:
             block = sound.read(wanted, out=buffer[:wanted])
         except (soundfile.LibsndfileError, RuntimeError) as error:
