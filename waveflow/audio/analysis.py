@@ -59,12 +59,13 @@ def mono_mix(block: np.ndarray) -> np.ndarray:
     channels = block.shape[1]
     if channels == 1:
         return block[:, 0].astype(np.int32)
-    wide = block.astype(np.int32)
-    total = wide[:, 0].copy()
-    for channel in range(1, channels):
-        total += wide[:, channel]
+    total = np.add(block[:, 0], block[:, 1], dtype=np.int32)
+    for channel in range(2, channels):
+        total += block[:, channel]
     if channels == 2:
-        return (total - (total >> 31)) >> 1
+        total -= total >> 31  # makes the arithmetic shift round toward zero, not down
+        total >>= 1
+        return total
     return np.trunc(total / channels).astype(np.int32)
 
 
