@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
 import struct
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from waveflow.audio.analysis import AudioAnalysis, analyse_file, segment_block_f
 from waveflow.errors import DamagedAudioError
 
 DETAIL_SPP = 256
+SEGMENT_ALIGNMENT = math.lcm(DETAIL_SPP, 1152)
 
 
 def analyse(path: Path, segments: int, num_peaks: int = 300) -> tuple[AudioAnalysis, bytes, list[int]]:
@@ -91,7 +93,7 @@ def test_segments_longer_than_their_blocks(tmp_path: Path, extension: str, conta
     assert one_pass_runs == [path]
 
 
-@pytest.mark.parametrize("frames", [1, 2, 255, 256, 257, 1_000, 4_099, 65_664 * 2 + 1])
+@pytest.mark.parametrize("frames", [1, 2, 257, 1_000, 4_608, 4_609, 10_001, 65_664 * 2 + 1])
 @pytest.mark.parametrize("num_peaks", [7, 300, 5_000])
 def test_odd_and_very_short_lengths(tmp_path: Path, frames: int, num_peaks: int, one_pass_runs: list[Path]) -> None:
     """Fewer frames than segments or than peaks: the buckets at segment edges are merged, empty ones stay 0."""
@@ -103,15 +105,15 @@ def test_odd_and_very_short_lengths(tmp_path: Path, frames: int, num_peaks: int,
         parallel, parallel_detail, _ = analyse(path, segments=segments, num_peaks=num_peaks)
         assert_identical(one_pass, parallel)
         assert parallel_detail == one_pass_detail
-    fewer_frames_than_two_detail_pixels = frames <= DETAIL_SPP
-    assert len(one_pass_runs) == (4 if fewer_frames_than_two_detail_pixels else 1)
+    too_short_for_two_segments = frames <= SEGMENT_ALIGNMENT
+    assert len(one_pass_runs) == (4 if too_short_for_two_segments else 1)
 
 
 def test_segments_start_on_detail_pixels_and_cover_the_file() -> None:
     for frames, segments in [(1, 4), (255, 2), (256, 2), (1_000_003, 3), (158_760_000, 2)]:
-        bounds = segment_bounds(frames, segments, DETAIL_SPP)
+        bounds = segment_bounds(frames, segments, SEGMENT_ALIGNMENT)
         assert len(bounds) <= segments
-        assert all(start % DETAIL_SPP == 0 for start, _ in bounds)
+        assert all(start % DETAIL_SPP == 0 and start % 1152 == 0 for start, _ in bounds)
         assert bounds[0][0] == 0 and sum(length for _, length in bounds) == frames
         assert all(start + length == following for (start, length), (following, _) in itertools.pairwise(bounds))
 
@@ -156,11 +158,15 @@ def test_truncated_flac_names_the_same_damage_as_one_pass(tmp_path: Path) -> Non
     assert parallel.value.message == one_pass.value.message
 
 
-def test_mp3_stays_one_pass_and_matches(tmp_path: Path) -> None:
+@pytest.mark.parametrize("channels", [1, 2])
+def test_mp3_segments_match_one_pass_byte_for_byte(tmp_path: Path, channels: int, one_pass_runs: list[Path]) -> None:
+    """Segments of whole MPEG frames decode to the very samples of one pass (mpg123 primes itself after a seek)."""
     path = tmp_path / "x.mp3"
-    path.write_bytes(encode(noise(SAMPLE_RATE, 2) * 0.5, format="MP3", subtype=None))
+    path.write_bytes(encode(noise(3 * SAMPLE_RATE + 777, channels) * 0.5, format="MP3", subtype=None))
 
     one_pass, one_pass_detail, _ = analyse(path, segments=1)
-    parallel, parallel_detail, _ = analyse(path, segments=4)
-    assert_identical(one_pass, parallel)
-    assert parallel_detail == one_pass_detail
+    for segments in (2, 5):
+        parallel, parallel_detail, _ = analyse(path, segments=segments)
+        assert_identical(one_pass, parallel)
+        assert parallel_detail == one_pass_detail
+    assert one_pass_runs == [path]

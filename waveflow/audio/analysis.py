@@ -15,7 +15,7 @@ from typing import BinaryIO
 import numpy as np
 
 from waveflow.audio.buckets import BoundedPixels, FixedWidthBuckets, ProportionalBuckets
-from waveflow.audio.decode import BLOCK_FRAMES, open_audio, open_segment
+from waveflow.audio.decode import BLOCK_FRAMES, MPEG_FRAME_FRAMES, open_audio, open_segment
 from waveflow.audio.formats import AudioFormat, check_declared_length, detect_format
 from waveflow.audio.waveform import DatWriter, normalised_peaks
 from waveflow.errors import DamagedAudioError
@@ -26,14 +26,15 @@ Progress = Callable[[int, int], None]
 LOSSY_LENGTH_TOLERANCE = 0.02
 LOSSY_LENGTH_SLACK_FRAMES = 8192
 # Formats whose seeks land on the exact sample: their segments decode to the same samples as one pass.
-SEGMENTABLE = {AudioFormat.WAV, AudioFormat.AIFF, AudioFormat.FLAC}
+# MP3 through libsndfile (mpg123) does when seeks and reads are whole MPEG frames, which every segment keeps.
+SEGMENTABLE = {AudioFormat.WAV, AudioFormat.AIFF, AudioFormat.FLAC, AudioFormat.MP3}
 PROGRESS_EVERY_SECONDS = 0.5
 # Threads hand the GIL over between numpy calls: larger blocks mean fewer hand-overs (measured: 4x the one-pass
 # block halves a 2-thread WAV analysis). The blocks of all segments together stay within a memory budget.
 SEGMENT_BLOCK_FRAMES = 4 * BLOCK_FRAMES
 SEGMENT_BLOCKS_BUDGET_BYTES = 16 * 1024 * 1024
-WORKING_BYTES_PER_SAMPLE = 10
-"""The int16 block, its int32 widening and the mono mix, per sample of each channel."""
+WORKING_BYTES_PER_SAMPLE = 16
+"""The int16 block (float32 first for float and lossy files), the int32 mono mix and its temporaries, rounded up."""
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def segment_bounds(frames: int, segments: int, alignment: int) -> list[tuple[int
 def segment_block_frames(segments: int, channels: int) -> int:
     """Frames per block of each segment: as large as the shared budget allows, between one and four one-pass blocks."""
     within_budget = SEGMENT_BLOCKS_BUDGET_BYTES // (segments * channels * WORKING_BYTES_PER_SAMPLE)
-    return max(BLOCK_FRAMES, min(SEGMENT_BLOCK_FRAMES, within_budget))
+    return max(BLOCK_FRAMES, min(SEGMENT_BLOCK_FRAMES, within_budget)) // MPEG_FRAME_FRAMES * MPEG_FRAME_FRAMES
 
 
 def _analyse_in_segments(path: Path, audio_format: AudioFormat, num_peaks: int, detail_samples_per_pixel: int,
@@ -190,14 +191,14 @@ def _analyse_in_segments(path: Path, audio_format: AudioFormat, num_peaks: int, 
                          wanted_segments: int) -> AudioAnalysis | None:
     """The one-pass result from segments decoded in parallel, or None when the file is not as its header says.
 
-    Segment starts are multiples of the `.dat` pixel width, so each segment writes whole `.dat` pixels at their
-    own place; the JSON pixels and the peak buckets at segment edges are partial and merged by min/max, which
-    is exact. The file is not as declared when a segment decodes another number of frames than planned
-    (the last one is asked for one frame more): the one-pass analysis then gives the result or names the damage.
+    Segment starts are multiples of the `.dat` pixel width (and of the MPEG frame), so each segment writes whole
+    `.dat` pixels at their own place; the JSON pixels and the peak buckets at segment edges are partial and merged
+    by min/max, which is exact. The file is not as declared when a segment decodes another number of frames than planned
+    (the last one is asked for more): the one-pass analysis then gives the result or names the damage.
     """
     with open_audio(path, audio_format) as decoded:
         info = decoded.info
-    plan = segment_bounds(info.declared_frames, wanted_segments, detail_samples_per_pixel)
+    plan = segment_bounds(info.declared_frames, wanted_segments, math.lcm(detail_samples_per_pixel, MPEG_FRAME_FRAMES))
     if len(plan) < 2:
         return None
     samples_per_pixel = max(1, math.ceil(info.declared_frames / num_peaks))
@@ -207,7 +208,7 @@ def _analyse_in_segments(path: Path, audio_format: AudioFormat, num_peaks: int, 
                                 detail_samples_per_pixel, segment_block_frames(len(plan), info.channels),
                                 threading.Event())
     with ThreadPoolExecutor(len(segments)) as pool:
-        futures = [pool.submit(_analyse_segment, shared, segment, extra=1 if index == len(segments) - 1 else 0)
+        futures = [pool.submit(_analyse_segment, shared, segment, beyond=index == len(segments) - 1)
                    for index, segment in enumerate(segments)]
         pending = set(futures)
         while pending:
@@ -236,10 +237,12 @@ def _analyse_in_segments(path: Path, audio_format: AudioFormat, num_peaks: int, 
     )
 
 
-def _analyse_segment(shared: _SegmentedAnalysis, segment: _Segment, *, extra: int) -> None:
-    """`extra` frames past the segment are asked for: getting them means the file is longer than declared."""
-    with open_segment(shared.path, shared.audio_format, segment.start, segment.length + extra,
-                      shared.block_frames) as decoded:
+def _analyse_segment(shared: _SegmentedAnalysis, segment: _Segment, *, beyond: bool) -> None:
+    """`beyond`: ask for up to an MPEG frame past the segment; getting any means the file is longer than declared."""
+    wanted = segment.length
+    if beyond:
+        wanted = (wanted // MPEG_FRAME_FRAMES + 1) * MPEG_FRAME_FRAMES
+    with open_segment(shared.path, shared.audio_format, segment.start, wanted, shared.block_frames) as decoded:
         reducers = (
             ProportionalBuckets(shared.num_peaks, shared.declared_frames, segment.peaks),
             FixedWidthBuckets(shared.samples_per_pixel, segment.pixels),

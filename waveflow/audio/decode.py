@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     import av
 
 # MP3 through libsndfile decodes right only in whole MPEG frames of 1152 samples (AUDIO-NOTES.md).
-BLOCK_FRAMES = 1152 * 57
+MPEG_FRAME_FRAMES = 1152
+BLOCK_FRAMES = MPEG_FRAME_FRAMES * 57
 MAX_CHANNELS = 64
 MAX_SAMPLE_RATE = 768_000
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
@@ -123,6 +124,8 @@ def _open_ffmpeg(path: Path, audio_format: AudioFormat, as_float: bool) -> Itera
         if not container.streams.audio:
             raise DamagedAudioError(f"damaged {audio_format.value}: the container holds no audio stream")
         stream = container.streams.audio[0]
+        if stream.codec_context is None:
+            raise DamagedAudioError(f"damaged {audio_format.value}: FFmpeg has no decoder for its audio stream")
         sample_rate = stream.codec_context.sample_rate or stream.rate or 0
         channels = stream.codec_context.channels or 0
         seconds = 0.0
