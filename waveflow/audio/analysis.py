@@ -73,7 +73,8 @@ def mono_mix(block: np.ndarray) -> np.ndarray:
 
 def analyse_file(path: Path, *, num_peaks: int, detail_samples_per_pixel: int, detail_output: BinaryIO,
                  progress: Progress | None = None, segments: int | None = None) -> AudioAnalysis:
-    """`segments`: how many parts of a lossless file are decoded at once, on as many threads (default: the cores)."""
+    """`segments`: how many parts of a WAV, AIFF, FLAC or MP3 file are decoded at once, on as many threads
+    (default: the cores); the result is byte for byte the one-pass result."""
     audio_format = detect_format(path)
     check_declared_length(path, audio_format)
     wanted_segments = segments or os.cpu_count() or 1
