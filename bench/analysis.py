@@ -1,10 +1,11 @@
 """Analysis speed and memory against the old worker's naive approach, measured in the same run.
 
 Generates 10- and 60-minute 44.1 kHz stereo test audio (WAV, FLAC, MP3) in a temp directory, then runs each
-analysis in a fresh process and prints wall time, peak RSS and the ratio. Also compares the download stream's
-hashing with plain `hashlib.sha256` over the same bytes.
+analysis in a fresh process and prints wall time, peak RSS and the ratio: the naive approach, our one pass,
+our parallel segments (one per core), and audiowaveform writing the same `.dat` when `$AUDIOWAVEFORM` names
+its executable. Also compares the download stream's hashing with plain `hashlib.sha256` over the same bytes.
 
-    .venv/bin/python bench/analysis.py [--minutes 10 60] [--formats WAV FLAC MP3]
+    .venv/bin/python bench/analysis.py [--minutes 10 60] [--formats WAV FLAC MP3] [--no-naive]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from waveflow.hashing import copy_and_hash  # noqa: E402
 
 SAMPLE_RATE = 44100
 NUM_PEAKS = 1024
+DETAIL_SAMPLES_PER_PIXEL = 256
 SUBTYPES = {"WAV": "PCM_16", "FLAC": "PCM_16", "MP3": None}
 
 
@@ -58,16 +60,25 @@ def naive(path: Path) -> dict[str, float]:
     return {"duration": len(mono) / sample_rate, "peak": round(loudest, 4)}
 
 
-def streaming(path: Path) -> dict[str, float]:
-    with open(os.devnull, "wb") as detail:
-        result = analyse_file(path, num_peaks=NUM_PEAKS, detail_samples_per_pixel=256, detail_output=detail)
+def streaming(path: Path, segments: int | None) -> dict[str, float]:
+    """Our analysis writing its `.dat` to a real file, as the worker and audiowaveform do."""
+    with tempfile.TemporaryFile() as detail:
+        result = analyse_file(path, num_peaks=NUM_PEAKS, detail_samples_per_pixel=DETAIL_SAMPLES_PER_PIXEL,
+                              detail_output=detail, segments=segments)
     return {"duration": result.duration, "peak": max(result.peaks)}
+
+
+ANALYSES = {
+    "naive": naive,
+    "one-pass": lambda path: streaming(path, segments=1),
+    "parallel": lambda path: streaming(path, segments=None),
+}
 
 
 def run_one(kind: str, path: str) -> None:
     """Child process: one analysis (modules already imported), then its wall time and peak RSS as JSON."""
     started = time.perf_counter()
-    outcome = (naive if kind == "naive" else streaming)(Path(path))
+    outcome = ANALYSES[kind](Path(path))
     elapsed = time.perf_counter() - started
     print(json.dumps({"seconds": elapsed, "rss_mb": peak_rss_mb(), **outcome}))
 
@@ -84,6 +95,20 @@ def measure(kind: str, path: Path) -> dict[str, float]:
     output = subprocess.run([sys.executable, __file__, "--child", kind, str(path)], check=True,
                             capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def measure_audiowaveform(executable: str, path: Path) -> dict[str, float]:
+    """audiowaveform's wall time and peak RSS writing the same 8-bit `.dat`."""
+    with tempfile.TemporaryDirectory() as directory:
+        command = [executable, "-q", "-i", str(path), "-o", str(Path(directory) / "out.dat"),
+                   "-z", str(DETAIL_SAMPLES_PER_PIXEL), "-b", "8"]
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(command)} failed with status {status}")
+    return {"seconds": elapsed, "rss_mb": usage.ru_maxrss / 1024}
 
 
 def hash_throughput(size_mb: int = 512) -> tuple[float, float]:
@@ -105,25 +130,46 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=int, nargs="+", default=[10, 60])
     parser.add_argument("--formats", nargs="+", default=list(SUBTYPES), choices=list(SUBTYPES))
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive approach (it holds the whole file)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
         run_one(*arguments.child)
         return
-    print(f"{'file':<14}{'naive s':>9}{'ours s':>9}{'speed-up':>10}{'naive MB':>10}{'ours MB':>9}{'RSS ratio':>10}")
+    audiowaveform = os.environ.get("AUDIOWAVEFORM")
+    if not audiowaveform:
+        print("audiowaveform column skipped: $AUDIOWAVEFORM does not name its executable")
+    print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start")
+    print(f"{'file':<14}{'naive s':>9}{'1-pass s':>10}{'parallel s':>12}{'par/1-pass':>12}{'aw s':>8}{'par/aw':>8}"
+          f"{'naive MB':>10}{'1-pass MB':>11}{'par MB':>8}{'aw MB':>7}")
     with tempfile.TemporaryDirectory() as directory:
         for minutes in arguments.minutes:
             for container in arguments.formats:
                 path = Path(directory) / f"{minutes}min.{container.lower()}"
                 generate(path, minutes, container)
-                baseline, ours = measure("naive", path), measure("streaming", path)
-                print(f"{path.name:<14}{baseline['seconds']:>9.2f}{ours['seconds']:>9.2f}"
-                      f"{baseline['seconds'] / ours['seconds']:>9.1f}x{baseline['rss_mb']:>10.0f}{ours['rss_mb']:>9.0f}"
-                      f"{baseline['rss_mb'] / ours['rss_mb']:>9.1f}x", flush=True)
+                baseline = None if arguments.no_naive else measure("naive", path)
+                one_pass, parallel = measure("one-pass", path), measure("parallel", path)
+                reference = measure_audiowaveform(audiowaveform, path) if audiowaveform else None
+                print(f"{path.name:<14}{_seconds(baseline):>9}{one_pass['seconds']:>10.2f}{parallel['seconds']:>12.2f}"
+                      f"{parallel['seconds'] / one_pass['seconds']:>11.2f}x{_seconds(reference):>8}"
+                      f"{_ratio(parallel, reference):>8}{_megabytes(baseline):>10}{one_pass['rss_mb']:>11.0f}"
+                      f"{parallel['rss_mb']:>8.0f}{_megabytes(reference):>7}", flush=True)
                 path.unlink()
     stream, plain = hash_throughput()
     print(f"\nSHA-256 of the download stream: {stream:.0f} MB/s; plain hashlib.sha256 in memory: {plain:.0f} MB/s "
           f"({stream / plain:.0%})")
+
+
+def _seconds(measured: dict[str, float] | None) -> str:
+    return "-" if measured is None else f"{measured['seconds']:.2f}"
+
+
+def _megabytes(measured: dict[str, float] | None) -> str:
+    return "-" if measured is None else f"{measured['rss_mb']:.0f}"
+
+
+def _ratio(ours: dict[str, float], reference: dict[str, float] | None) -> str:
+    return "-" if reference is None else f"{ours['seconds'] / reference['seconds']:.2f}x"
 
 
 if __name__ == "__main__":

@@ -9,16 +9,20 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 import soundfile
 
 from waveflow.audio.formats import AudioFormat
 from waveflow.errors import DamagedAudioError
 
+if TYPE_CHECKING:
+    import av
+
 # MP3 through libsndfile decodes right only in whole MPEG frames of 1152 samples (AUDIO-NOTES.md).
-BLOCK_FRAMES = 1152 * 57
+MPEG_FRAME_FRAMES = 1152
+BLOCK_FRAMES = MPEG_FRAME_FRAMES * 57
 MAX_CHANNELS = 64
 MAX_SAMPLE_RATE = 768_000
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
@@ -67,32 +71,51 @@ def _check_info(info: StreamInfo, audio_format: AudioFormat) -> StreamInfo:
 
 
 @contextlib.contextmanager
-def _open_libsndfile(path: Path, audio_format: AudioFormat, as_float: bool) -> Iterator[DecodedAudio]:
+def open_segment(path: Path, audio_format: AudioFormat, start: int, frames: int,
+                 block_frames: int) -> Iterator[DecodedAudio]:
+    """At most `frames` int16 frames from frame `start`; only for formats whose seeks are sample-exact."""
+    with _open_libsndfile(path, audio_format, as_float=False, start=start, limit=frames,
+                          block_frames=block_frames) as decoded:
+        yield decoded
+
+
+@contextlib.contextmanager
+def _open_libsndfile(path: Path, audio_format: AudioFormat, as_float: bool, start: int = 0,
+                     limit: int | None = None, block_frames: int = BLOCK_FRAMES) -> Iterator[DecodedAudio]:
     try:
         sound = soundfile.SoundFile(str(path))
+        if start:
+            sound.seek(start)
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raise DamagedAudioError(f"damaged {audio_format.value}: {error}") from None
     with sound:
         info = _check_info(StreamInfo(sound.samplerate, sound.channels, max(sound.frames, 0)), audio_format)
         read_float = as_float or audio_format.lossy or sound.subtype in _FLOAT_SUBTYPES
-        yield DecodedAudio(info, _libsndfile_blocks(sound, audio_format, read_float, as_float))
+        yield DecodedAudio(info, _libsndfile_blocks(sound, audio_format, read_float, as_float, limit,
+                                                          block_frames))
 
 
 def _libsndfile_blocks(sound: soundfile.SoundFile, audio_format: AudioFormat, read_float: bool,
-                       as_float: bool) -> Iterator[np.ndarray]:
-    buffer = np.empty((BLOCK_FRAMES, sound.channels), dtype=np.float32 if read_float else np.int16)
-    while True:
+                       as_float: bool, limit: int | None, block_frames: int) -> Iterator[np.ndarray]:
+    buffer = np.empty((block_frames, sound.channels), dtype=np.float32 if read_float else np.int16)
+    remaining = limit
+    while remaining is None or remaining > 0:
+        wanted = block_frames if remaining is None else min(block_frames, remaining)
         try:
-            block = sound.read(BLOCK_FRAMES, out=buffer)
+            block = sound.read(wanted, out=buffer[:wanted])
         except (soundfile.LibsndfileError, RuntimeError) as error:
             raise DamagedAudioError(f"damaged {audio_format.value} stream: {error}") from None
         if len(block) == 0:
             return
+        if remaining is not None:
+            remaining -= len(block)
         yield float_to_int16(block) if read_float and not as_float else block
 
 
 @contextlib.contextmanager
 def _open_ffmpeg(path: Path, audio_format: AudioFormat, as_float: bool) -> Iterator[DecodedAudio]:
+    import av  # FFmpeg's libraries add ~20 MB to every process; only the formats libsndfile cannot read need them
+
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
     except (av.FFmpegError, ValueError) as error:
@@ -101,6 +124,8 @@ def _open_ffmpeg(path: Path, audio_format: AudioFormat, as_float: bool) -> Itera
         if not container.streams.audio:
             raise DamagedAudioError(f"damaged {audio_format.value}: the container holds no audio stream")
         stream = container.streams.audio[0]
+        if stream.codec_context is None:
+            raise DamagedAudioError(f"damaged {audio_format.value}: FFmpeg has no decoder for its audio stream")
         sample_rate = stream.codec_context.sample_rate or stream.rate or 0
         channels = stream.codec_context.channels or 0
         seconds = 0.0
@@ -115,6 +140,8 @@ def _open_ffmpeg(path: Path, audio_format: AudioFormat, as_float: bool) -> Itera
 def _ffmpeg_blocks(container: av.container.InputContainer, stream: av.AudioStream, info: StreamInfo,
                    audio_format: AudioFormat, as_float: bool) -> Iterator[np.ndarray]:
     """Decoded frames converted to packed float at the stream's own rate, batched into large blocks."""
+    import av
+
     convert = (lambda block: block) if as_float else float_to_int16
     resampler = av.AudioResampler(format="flt", layout=stream.layout.name, rate=info.sample_rate)
     pending: list[np.ndarray] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import threading
 from typing import BinaryIO
 
 import numpy as np
@@ -54,6 +55,7 @@ class DatWriter:
         self._sample_rate = sample_rate
         self._samples_per_pixel = samples_per_pixel
         self.length = 0
+        self._lock = threading.Lock()
         output.write(self._header())
 
     def _header(self) -> bytes:
@@ -61,13 +63,25 @@ class DatWriter:
                                self.length)
 
     def write(self, _indices: np.ndarray, minima: np.ndarray, maxima: np.ndarray) -> None:
-        pairs = np.empty(2 * len(minima), dtype=np.int8)
-        pairs[0::2] = to_8_bit(minima)
-        pairs[1::2] = to_8_bit(maxima)
-        self._output.write(pairs.tobytes())
+        self._output.write(_pairs(minima, maxima))
         self.length += len(minima)
+
+    def write_at(self, indices: np.ndarray, minima: np.ndarray, maxima: np.ndarray) -> None:
+        """Consecutive pixels from any thread, written at their own place in the file."""
+        pairs = _pairs(minima, maxima)
+        with self._lock:
+            self._output.seek(DAT_HEADER.size + 2 * int(indices[0]))
+            self._output.write(pairs)
+            self.length = max(self.length, int(indices[-1]) + 1)
 
     def close(self) -> None:
         self._output.seek(0)
         self._output.write(self._header())
         self._output.seek(0, 2)
+
+
+def _pairs(minima: np.ndarray, maxima: np.ndarray) -> bytes:
+    pairs = np.empty(2 * len(minima), dtype=np.int8)
+    pairs[0::2] = to_8_bit(minima)
+    pairs[1::2] = to_8_bit(maxima)
+    return pairs.tobytes()
