@@ -51,9 +51,10 @@ SHORT_STEP = timedelta(seconds=60)
 CANCELLED = "cancelled"
 ANALYSIS_REMOVES_DOWNLOAD = "analysis-removes-its-download"
 """Patch: on the success path the analysis removes the downloaded file itself, one activity fewer per stem."""
-WEBHOOKS_RUN_LOCALLY = "webhooks-run-as-local-activities"
-"""Patch: webhooks run as local activities, in the workflow task that asks for them: a POST of a few milliseconds
-needs no task queue, and each webhook saves an activity task and a workflow task."""
+HASH_CHECK_RUNS_LOCALLY = "hash-check-runs-as-local-activity"
+"""Patch: the hash-check webhook runs as a local activity, in the workflow task that asks for it: a POST of a few
+milliseconds needs no task queue, and it saves an activity task and a workflow task. Its body is rebuilt the same
+if that workflow task is retried; the completion's is not (its timestamp is the task's), so it stays an activity."""
 WAITED = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 """For steps that write: a cancelled stem ends only once they stopped, so nothing is written after its end."""
 
@@ -117,7 +118,7 @@ class StemIngestWorkflow:
     async def run(self, params: StemIngestInput) -> StemOutcome:
         # Patches are decided once, here: a stem whose first workflow task older code recorded keeps its path.
         self._analysis_removes_download = workflow.patched(ANALYSIS_REMOVES_DOWNLOAD)
-        self._webhooks_run_locally = workflow.patched(WEBHOOKS_RUN_LOCALLY)
+        self._hash_check_runs_locally = workflow.patched(HASH_CHECK_RUNS_LOCALLY)
         self._download_removed = False
         started = workflow.now()
         downloaded: DownloadedObject | None = None
@@ -278,7 +279,7 @@ class StemIngestWorkflow:
                              start_to_close_timeout=attempt_deadline, summary=f"{kind.value} webhook",
                              retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                                                       maximum_interval=timedelta(minutes=10)),
-                             local=self._webhooks_run_locally)
+                             local=kind is WebhookKind.HASH_CHECK and self._hash_check_runs_locally)
 
     async def _remove_temp_files(self, downloaded: DownloadedObject) -> None:
         try:
