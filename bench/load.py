@@ -5,7 +5,7 @@ uploads N small distinct stems, sends N NestJS-shaped messages, waits for every 
 messages/s, stems/s, p50/p95 latency from send to hash-check and to completion, lost/duplicated webhooks, the
 CPU each process spent per stem (from /proc: the worker, the bridge, the Temporal server, and this process,
 which hosts moto and the NestJS stand-in), which of them was the bottleneck, and the history events per stem;
-then sends `--idle` stems one at a time on the quiet stack and prints their p50 latencies.
+before the burst, it sends `--idle` stems one at a time on the quiet stack and prints their p50 latencies.
 
     .venv/bin/python bench/load.py [--stems 1000] [--idle 20]
 """
@@ -68,7 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stems", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=1800)
-    parser.add_argument("--idle", type=int, default=20, help="stems sent one at a time after the burst")
+    parser.add_argument("--idle", type=int, default=20, help="stems sent one at a time before the burst")
     count, idle_count = parser.parse_args().stems, parser.parse_args().idle
     work = Path(tempfile.mkdtemp(prefix="waveflow-load-"))
     temporal = TemporalDevServer(port=free_port(), ui_port=free_port(), metrics_port=free_port(),
@@ -91,6 +91,8 @@ def main() -> None:
         stem_ids = [f"load-{index:05d}" for index in range(count)]
         for index, stem_id in enumerate(stem_ids):
             s3.put_object(Bucket=BUCKET, Key=f"uploads/{stem_id}.wav", Body=small_stem(index))
+        idle_to_hash, idle_to_completion = idle_latencies(standin, s3, lambda body: sqs.send_message(
+            QueueUrl=queue_url, MessageBody=body), idle_count)
         sent_at: dict[str, float] = {}
         cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         heartbeats_before = server_requests(temporal.metrics_port, HEARTBEAT_OPERATION)
@@ -109,8 +111,6 @@ def main() -> None:
         heartbeats = server_requests(temporal.metrics_port, HEARTBEAT_OPERATION) - heartbeats_before
         events, actions = asyncio.run(sampled_histories(temporal.address, stem_ids[:: max(1, count // 20)]))
         time.sleep(3)
-        idle_to_hash, idle_to_completion = idle_latencies(standin, s3, lambda body: sqs.send_message(
-            QueueUrl=queue_url, MessageBody=body), idle_count)
     finally:
         for child in children:
             stop_process(child)
@@ -172,6 +172,7 @@ def idle_latencies(standin: NestJsStandIn, s3: Any, send: Callable[[str], object
         send(hash_message(stem_id))
         to_hash.append(standin.wait_for(HASH_CHECK, hashed + 1)[-1].received_at - sent)
         to_completion.append(standin.wait_for(COMPLETION, completed + 1)[-1].received_at - sent)
+        time.sleep(0.25)  # the stem's last workflow task and the bridge's acknowledgement end before the next
     return to_hash, to_completion
 
 
