@@ -31,7 +31,6 @@ from waveflow.tempfiles import TempArea, no_space_is_retryable
 
 CHUNK_BYTES = 1024 * 1024
 _MISSING = {"404", "NoSuchKey", "NotFound"}
-_CHANGED = {"412", "PreconditionFailed"}
 
 
 def make_s3_client(settings: Settings) -> Any:
@@ -51,8 +50,8 @@ class S3Activities:
     def _arn(self, key: str | None = None) -> str:
         return s3_arn(self._settings.aws_region, self._bucket, key)
 
-    def _refused_head(self, key: str) -> WaveFlowError:
-        """S3 answers a HEAD of a missing key with 403 when s3:ListBucket is not granted: a listing tells a
+    def _refused_read(self, key: str) -> WaveFlowError:
+        """S3 answers a GET of a missing key with 403 when s3:ListBucket is not granted: a listing tells a
         missing key from a denied s3:GetObject."""
         try:
             listing = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=key, MaxKeys=1)
@@ -65,52 +64,47 @@ class S3Activities:
             return AccessDeniedError("s3:GetObject", self._arn(key))
         return ObjectMissingError(f"the file {key!r} does not exist in S3")
 
-    def fetch(self, stem_id: str, key: str, max_size_bytes: int) -> DownloadedObject:
-        """One GET, hashed as it streams to disk; refused before the GET when the object is too large."""
+    def _open(self, key: str, max_size_bytes: int) -> dict[str, Any]:
+        """The GET, answered up to its headers: too large an object is refused before any of its body is read."""
         try:
-            with heartbeat_while({"stage": "head", "key": key}):
-                head = self._s3.head_object(Bucket=self._bucket, Key=key)
+            with heartbeat_while({"stage": "get", "key": key}):
+                response: dict[str, Any] = self._s3.get_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
             if error_code(error) in _MISSING:
                 raise ObjectMissingError(f"the file {key!r} does not exist in S3") from None
             if is_access_denied(error):
-                raise self._refused_head(key) from None
+                raise self._refused_read(key) from None
             if error_code(error) in {"400", "InvalidArgument", "KeyTooLongError"}:
                 raise InvalidRequestError(f"S3 refused the key {key!r}: {error_code(error)}") from None
             raise
-        size = int(head["ContentLength"])
+        size = int(response["ContentLength"])
         if size > max_size_bytes:
+            response["Body"].close()
             raise FileTooLargeError(
                 f"the file is {size / 1048576:.1f} MB, more than the {max_size_bytes / 1048576:.0f} MB limit"
             )
-        etag = str(head["ETag"])
+        return response
+
+    def fetch(self, stem_id: str, key: str, max_size_bytes: int) -> DownloadedObject:
+        """One GET, hashed as it streams to disk; its own headers give the size, ETag and version."""
+        response = self._open(key, max_size_bytes)
+        size = int(response["ContentLength"])
         path = self._temp.new_path(stem_id, "audio")
         beat = ProgressBeat()
         try:
             with no_space_is_retryable(path), path.open("wb") as output:
-                with heartbeat_while({"stage": "get", "key": key}):
-                    response = self._s3.get_object(Bucket=self._bucket, Key=key, IfMatch=etag)
                 sha256, written = copy_and_hash(response["Body"].iter_chunks(CHUNK_BYTES), output,
-                                                lambda done: beat({"bytes_downloaded": done,
-                                                                                 "bytes_total": size}))
-        except ClientError as error:
-            path.unlink(missing_ok=True)
-            if error_code(error) in _MISSING:
-                raise ObjectMissingError(f"the file {key!r} disappeared from S3 while downloading") from None
-            if error_code(error) in _CHANGED:
-                raise RuntimeError(f"{key!r} changed while it was being downloaded; fetching it again") from None
-            if is_access_denied(error):
-                raise AccessDeniedError("s3:GetObject", self._arn(key)) from None
-            raise
+                                                lambda done: beat({"bytes_downloaded": done, "bytes_total": size}))
         except BaseException:
+            response["Body"].close()
             path.unlink(missing_ok=True)
             raise
         if written != size:
             path.unlink(missing_ok=True)
             raise RuntimeError(f"S3 sent {written} bytes of {key!r}, expected {size}; fetching it again")
         count("waveflow_bytes_hashed", written, "Bytes downloaded from S3 and hashed")
-        return DownloadedObject(local_path=str(path), sha256=sha256, size=size, etag=etag,
-                                version_id=head.get("VersionId"), host_task_queue=self._settings.host_task_queue)
+        return DownloadedObject(local_path=str(path), sha256=sha256, size=size, etag=str(response["ETag"]),
+                                version_id=response.get("VersionId"), host_task_queue=self._settings.host_task_queue)
 
     @activity.defn(name="download_and_hash")
     def download_and_hash(self, request: DownloadRequest) -> DownloadedObject:
@@ -142,7 +136,7 @@ class S3Activities:
                 if error_code(error) in _MISSING:
                     activity.logger.warning("duplicate %s is already gone", request.stem_key)
                     return
-                refused = self._refused_head(request.stem_key) if is_access_denied(error) else None
+                refused = self._refused_read(request.stem_key) if is_access_denied(error) else None
                 if isinstance(refused, ObjectMissingError):
                     activity.logger.warning("duplicate %s is already gone", request.stem_key)
                     return

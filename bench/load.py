@@ -4,9 +4,10 @@ Starts a Temporal dev server, moto, the NestJS stand-in, and `worker.py` and `sq
 uploads N small distinct stems, sends N NestJS-shaped messages, waits for every completion webhook and prints
 messages/s, stems/s, p50/p95 latency from send to hash-check and to completion, lost/duplicated webhooks, the
 CPU each process spent per stem (from /proc: the worker, the bridge, the Temporal server, and this process,
-which hosts moto and the NestJS stand-in), which of them was the bottleneck, and the history events per stem.
+which hosts moto and the NestJS stand-in), which of them was the bottleneck, and the history events per stem;
+before the burst, it sends `--idle` stems one at a time on the quiet stack and prints their p50 latencies.
 
-    .venv/bin/python bench/load.py [--stems 1000]
+    .venv/bin/python bench/load.py [--stems 1000] [--idle 20]
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile
@@ -39,6 +42,8 @@ from tests.cloud_actions import billable_actions  # noqa: E402
 
 BUCKET = "waveflow-load"
 HEARTBEAT_OPERATION = "RecordActivityTaskHeartbeat"
+HASH_CHECK = "/webhook/hash-check"
+COMPLETION = "/webhook/completion"
 
 
 def small_stem(index: int) -> bytes:
@@ -63,7 +68,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stems", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=1800)
-    count = parser.parse_args().stems
+    parser.add_argument("--idle", type=int, default=20, help="stems sent one at a time before the burst")
+    count, idle_count = parser.parse_args().stems, parser.parse_args().idle
     work = Path(tempfile.mkdtemp(prefix="waveflow-load-"))
     temporal = TemporalDevServer(port=free_port(), ui_port=free_port(), metrics_port=free_port(),
                                  log_file=work / "temporal.log").start()
@@ -85,6 +91,8 @@ def main() -> None:
         stem_ids = [f"load-{index:05d}" for index in range(count)]
         for index, stem_id in enumerate(stem_ids):
             s3.put_object(Bucket=BUCKET, Key=f"uploads/{stem_id}.wav", Body=small_stem(index))
+        idle_to_hash, idle_to_completion = idle_latencies(standin, s3, lambda body: sqs.send_message(
+            QueueUrl=queue_url, MessageBody=body), idle_count)
         sent_at: dict[str, float] = {}
         cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         heartbeats_before = server_requests(temporal.metrics_port, HEARTBEAT_OPERATION)
@@ -92,15 +100,12 @@ def main() -> None:
         for offset in range(0, count, 10):
             entries = []
             for stem_id in stem_ids[offset:offset + 10]:
-                body = {"task": "app.tasks.generate_hash_and_webhook", "id": f"hash-{stem_id}-1", "args": [],
-                        "kwargs": {"userId": "u", "trackId": "t", "stemId": stem_id,
-                                   "filepath": f"uploads/{stem_id}.wav", "original_filename": f"{stem_id}.wav"}}
-                entries.append({"Id": stem_id, "MessageBody": json.dumps(body)})
+                entries.append({"Id": stem_id, "MessageBody": hash_message(stem_id)})
                 sent_at[stem_id] = time.time()
             sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        standin.wait_for("/webhook/hash-check", count, timeout=parser.parse_args().timeout)
+        standin.wait_for(HASH_CHECK, count, timeout=parser.parse_args().timeout)
         hashed_all = time.time()
-        standin.wait_for("/webhook/completion", count, timeout=parser.parse_args().timeout)
+        standin.wait_for(COMPLETION, count, timeout=parser.parse_args().timeout)
         completed_all = time.time()
         cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
         heartbeats = server_requests(temporal.metrics_port, HEARTBEAT_OPERATION) - heartbeats_before
@@ -113,8 +118,8 @@ def main() -> None:
         aws.stop()
         temporal.stop()
 
-    hash_checks = standin.accepted("/webhook/hash-check")
-    completions = standin.accepted("/webhook/completion")
+    hash_checks = standin.accepted(HASH_CHECK)
+    completions = standin.accepted(COMPLETION)
     first_hash = {}
     for item in hash_checks:
         first_hash.setdefault(item.body["stemId"], item.received_at)
@@ -143,6 +148,32 @@ def main() -> None:
     print(f"Temporal Cloud actions per stem: {statistics.mean(actions) + heartbeats / count:.1f} "
           f"({statistics.mean(actions):.1f} from the sampled histories + {heartbeats / count:.1f} heartbeats that "
           f"reached the server)")
+    if idle_count:
+        print(f"idle, one stem at a time ({idle_count}): send → hash-check p50 "
+              f"{1000 * percentile(idle_to_hash, 0.5):.0f} ms   send → completion p50 "
+              f"{1000 * percentile(idle_to_completion, 0.5):.0f} ms")
+
+
+def hash_message(stem_id: str) -> str:
+    return json.dumps({"task": "app.tasks.generate_hash_and_webhook", "id": f"hash-{stem_id}-1", "args": [],
+                       "kwargs": {"userId": "u", "trackId": "t", "stemId": stem_id,
+                                  "filepath": f"uploads/{stem_id}.wav", "original_filename": f"{stem_id}.wav"}})
+
+
+def idle_latencies(standin: NestJsStandIn, s3: Any, send: Callable[[str], object],
+                   count: int) -> tuple[list[float], list[float]]:
+    """Send → hash-check and send → completion of stems sent one at a time: what a lone upload waits for."""
+    to_hash, to_completion = [], []
+    for index in range(count):
+        stem_id = f"idle-{index:03d}"
+        s3.put_object(Bucket=BUCKET, Key=f"uploads/{stem_id}.wav", Body=small_stem(1_000_000 + index))
+        hashed, completed = len(standin.accepted(HASH_CHECK)), len(standin.accepted(COMPLETION))
+        sent = time.time()
+        send(hash_message(stem_id))
+        to_hash.append(standin.wait_for(HASH_CHECK, hashed + 1)[-1].received_at - sent)
+        to_completion.append(standin.wait_for(COMPLETION, completed + 1)[-1].received_at - sent)
+        time.sleep(0.25)  # the stem's last workflow task and the bridge's acknowledgement end before the next
+    return to_hash, to_completion
 
 
 def server_requests(port: int | None, operation: str) -> float:

@@ -26,8 +26,6 @@ class Faults:
     get_bytes_per_second: float | None = None
     put_delays: dict[str, list[float]] = field(default_factory=dict)
     """Key prefix → seconds to hold matching PUTs."""
-    head_delays: list[float] = field(default_factory=list)
-    """Seconds to hold the next HEAD requests before answering."""
     get_delays: list[float] = field(default_factory=list)
     """Seconds to hold the next GET requests before the first byte."""
 
@@ -69,8 +67,6 @@ class FaultProxy:
                 cut = faults.cut_get_after_bytes.pop(0)
             elif method == "GET" and faults.get_delays:
                 delay = faults.get_delays.pop(0)
-            if method == "HEAD" and faults.head_delays:
-                delay = faults.head_delays.pop(0)
             if method == "PUT":
                 for prefix, delays in faults.put_delays.items():
                     if prefix in path and delays:

@@ -139,6 +139,8 @@ class NestJsStandIn:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a NestJS server answers: no TCP setup per webhook
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw_body = self.rfile.read(length)

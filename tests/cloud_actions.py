@@ -1,11 +1,14 @@
 """Temporal Cloud's billable actions, counted from a workflow history by the published rules (heartbeats and
-queries leave no event, so they are not in it)."""
+queries leave no event, so they are not in it). The local activities one workflow task records count as one action
+together, whatever their number and attempts; a retry that waits on a server timer pays for that timer."""
 
 from __future__ import annotations
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
+
+from tests.history_steps import local_activity_type
 
 ONE_EACH = {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, EventType.EVENT_TYPE_TIMER_STARTED,
             EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED}
@@ -20,6 +23,9 @@ def _is_version_only(event: HistoryEvent) -> bool:
 def billable_actions(history: WorkflowHistory) -> int:
     actions = 0
     events = list(history.events)
+    tasks_with_local_activities = {event.marker_recorded_event_attributes.workflow_task_completed_event_id
+                                   for event in events if local_activity_type(event) is not None}
+    actions += len(tasks_with_local_activities)
     for index, event in enumerate(events):
         kind = event.event_type
         if kind in ONE_EACH:

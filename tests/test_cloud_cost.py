@@ -22,7 +22,18 @@ def test_the_readme_cost_table_matches_the_recorded_histories() -> None:
         assert billable_actions(history) == int(stated), name
 
 
-def test_the_patch_saved_one_action_and_its_version_upsert_is_free() -> None:
-    analysed = WorkflowHistory.from_json("analysed", (HISTORIES / "analysed.json").read_text())
-    before_the_patch = WorkflowHistory.from_json("v1", (HISTORIES / "v1" / "analysed.json").read_text())
-    assert billable_actions(before_the_patch) == billable_actions(analysed) + 1, "one activity fewer, nothing added"
+def analysed(recorded_by: str) -> WorkflowHistory:
+    return WorkflowHistory.from_json(recorded_by, (HISTORIES / recorded_by / "analysed.json").read_text())
+
+
+def test_the_removal_patch_saved_one_action_and_its_version_upsert_is_free() -> None:
+    assert billable_actions(analysed("v1")) == billable_actions(analysed("v2")) + 1, "one activity fewer, nothing added"
+
+
+def test_the_local_hash_check_costs_its_workflow_task_instead_of_its_activity() -> None:
+    """One action either way; the decision wait's timer, which the activity version skipped when the decision came
+    before the activity's result (the stand-in's order), now always runs."""
+    assert billable_actions(analysed(".")) == billable_actions(analysed("v2")) + 1
+    duplicate = WorkflowHistory.from_json("now", (HISTORIES / "duplicate_deleted.json").read_text())
+    duplicate_before = WorkflowHistory.from_json("v2", (HISTORIES / "v2" / "duplicate_deleted.json").read_text())
+    assert billable_actions(duplicate) == billable_actions(duplicate_before), "the timer ran in both"

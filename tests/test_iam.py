@@ -186,13 +186,13 @@ def test_with_list_bucket_a_missing_key_is_object_not_found(iam_world: IamWorld,
     ({"KeyCount": 0}, ObjectMissingError),
     ({"KeyCount": 1, "Contents": [{"Key": "uploads/a.wav"}]}, AccessDeniedError),
 ])
-def test_aws_403_for_a_head_is_told_apart_by_a_listing(tmp_path: Path, listing: dict[str, Any],
+def test_aws_403_for_a_get_is_told_apart_by_a_listing(tmp_path: Path, listing: dict[str, Any],
                                                        expected: type[Exception]) -> None:
-    """Real S3 answers a HEAD of a missing key with 403 unless s3:ListBucket is granted (moto answers 404)."""
+    """Real S3 answers a GET of a missing key with 403 unless s3:ListBucket is granted (moto answers 404)."""
     s3 = boto3.client("s3", region_name=REGION, aws_access_key_id="a", aws_secret_access_key="b")
     activities = activities_with(s3, "bucket-a", tmp_path)
     stubber = Stubber(s3)
-    stubber.add_client_error("head_object", service_error_code="403", http_status_code=403)
+    stubber.add_client_error("get_object", service_error_code="403", http_status_code=403)
     stubber.add_response("list_objects_v2", listing, {"Bucket": "bucket-a", "Prefix": "uploads/a.wav", "MaxKeys": 1})
     with stubber, pytest.raises(expected):
         activities.fetch("stem-1", "uploads/a.wav", 10**9)

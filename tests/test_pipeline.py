@@ -9,6 +9,7 @@ import json
 from temporalio.client import Client
 
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
+from tests.history_steps import steps_of
 from tests.signals import SAMPLE_RATE, encode, sine
 from workflows.stem_ingest import StemIngestWorkflow
 
@@ -49,11 +50,10 @@ async def test_new_stem_is_hashed_decided_analysed_and_completed(services: Stack
     assert outcome.completion.model_dump(mode="json") == body
     status = await handle.query(StemIngestWorkflow.status)
     assert status.stage == "completed" and status.audio_hash == result["audio_data_hash"]
-    activities = [event.activity_task_scheduled_event_attributes.activity_type.name
-                  async for event in handle.fetch_history_events() if event.HasField(
-                      "activity_task_scheduled_event_attributes")]
-    assert activities == ["download_and_hash", "send_webhook", "analyse_audio", "send_webhook"], \
-        "the analysis removes its download itself: no separate temp-removal step"
+    events = [event async for event in handle.fetch_history_events()]
+    assert steps_of(events) == [("download_and_hash", "activity"), ("send_webhook", "local"),
+                                ("analyse_audio", "activity"), ("send_webhook", "activity")], \
+        "the hash-check runs locally, and the analysis removes its download itself: no separate temp-removal step"
 
 
 async def test_duplicate_stem_deletes_only_its_own_object(services: Stack) -> None:

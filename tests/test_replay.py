@@ -25,8 +25,8 @@ from workflows.stem_ingest import StemIngestWorkflow
 
 HISTORY_DIR = Path(__file__).parent / "histories"
 HISTORIES = sorted(HISTORY_DIR.rglob("*.json"))
-"""Top level: recorded by today's code. `v1/`: stems recorded before the patch `analysis-removes-its-download`,
-as stems started before that deploy still run."""
+"""Top level: recorded by today's code. `v1/`: stems recorded before the patch `analysis-removes-its-download`;
+`v2/`: before `hash-check-runs-as-local-activity`; as stems started before each deploy still run."""
 WORKFLOWS = [StemIngestWorkflow, CleanupTempFilesWorkflow, HealthCheckWorkflow, MixStemsWorkflow]
 
 

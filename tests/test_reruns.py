@@ -92,13 +92,13 @@ async def test_a_decision_while_the_timeout_failure_is_being_reported_continues_
     settings = stack.settings.model_copy(update={"dedupe_decision_timeout_seconds": 1})
     stack.standin.behaviour.send_decisions = False
     stack.standin.fail_next(COMPLETION, 503, 503, 503)
+    stack.standin.delay_next(COMPLETION, 1.0)
     stack.put("uploads/just-late.wav", encode(sine(0.3)))
     async with services_running(client, settings):
         stack.send(hash_request("just-late", "uploads/just-late.wav"))
         await webhooks(stack, HASH_CHECK)
         handle = client.get_workflow_handle_for(StemIngestWorkflow.run, "stem-just-late")
-        while (await handle.query(StemIngestWorkflow.status)).stage != "sending_completion":
-            await asyncio.sleep(0.1)
+        await asyncio.to_thread(stack.standin.wait_until_in_progress, COMPLETION)
         late = DedupeDecision(duplicate=False, filepath="uploads/just-late.wav")
         await handle.signal(StemIngestWorkflow.decide, late)
         [timed_out, analysed] = await webhooks(stack, COMPLETION, 2, timeout=90)

@@ -78,7 +78,7 @@ async def test_workers_replaced_by_a_changed_workflow_keep_old_stems_on_their_pa
         events = [event async for event in handle.fetch_history_events()]
         kinds = [event.event_type for event in events]
         assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in kinds, f"{stem_id} hit a failed workflow task"
-        patched = [event for event in events if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        patched = [event for event in events if "patch-data" in event.marker_recorded_event_attributes.details
                    and ADDED_STEP_PATCH.encode() in event.marker_recorded_event_attributes.details[
                        "patch-data"].payloads[0].data]
         modified = kinds.count(EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED)

@@ -269,7 +269,7 @@ class MixStemsWorkflow:
                 start_to_close_timeout=start_to_close_timeout or schedule_to_close_timeout,
                 heartbeat_timeout=heartbeat_timeout, retry_policy=retry_policy, summary=summary)
         except ActivityError as error:
-            raise MixFailedError(failure_of(error)) from None
+            raise MixFailedError(failure_of(error.cause)) from None
 
     def _webhook(self, status: Literal["SUCCESS", "FAILURE"], started: datetime, *,
                  outcome: MixOutcome | None = None, failure: FailureResult | None = None) -> MixingCompletePayload:

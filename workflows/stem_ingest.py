@@ -51,6 +51,10 @@ SHORT_STEP = timedelta(seconds=60)
 CANCELLED = "cancelled"
 ANALYSIS_REMOVES_DOWNLOAD = "analysis-removes-its-download"
 """Patch: on the success path the analysis removes the downloaded file itself, one activity fewer per stem."""
+HASH_CHECK_RUNS_LOCALLY = "hash-check-runs-as-local-activity"
+"""Patch: the hash-check webhook runs as a local activity, in the workflow task that asks for it: a POST of a few
+milliseconds needs no task queue, and it saves an activity task and a workflow task. Its body is rebuilt the same
+if that workflow task is retried; the completion's is not (its timestamp is the task's), so it stays an activity."""
 WAITED = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 """For steps that write: a cancelled stem ends only once they stopped, so nothing is written after its end."""
 
@@ -114,6 +118,7 @@ class StemIngestWorkflow:
     async def run(self, params: StemIngestInput) -> StemOutcome:
         # Patches are decided once, here: a stem whose first workflow task older code recorded keeps its path.
         self._analysis_removes_download = workflow.patched(ANALYSIS_REMOVES_DOWNLOAD)
+        self._hash_check_runs_locally = workflow.patched(HASH_CHECK_RUNS_LOCALLY)
         self._download_removed = False
         started = workflow.now()
         downloaded: DownloadedObject | None = None
@@ -273,7 +278,8 @@ class StemIngestWorkflow:
                              schedule_to_close_timeout=timedelta(seconds=policy.webhook_retry_horizon_seconds),
                              start_to_close_timeout=attempt_deadline, summary=f"{kind.value} webhook",
                              retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                                                      maximum_interval=timedelta(minutes=10)))
+                                                      maximum_interval=timedelta(minutes=10)),
+                             local=kind is WebhookKind.HASH_CHECK and self._hash_check_runs_locally)
 
     async def _remove_temp_files(self, downloaded: DownloadedObject) -> None:
         try:
@@ -293,19 +299,30 @@ class StemIngestWorkflow:
                         start_to_close_timeout: timedelta | None = None,
                         heartbeat_timeout: timedelta | None = None,
                         retry_policy: RetryPolicy = IO_RETRY, summary: str | None = None,
-                        cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL) -> Any:
-        """Runs one activity; a failure it cannot recover from becomes a StemFailedError with a readable reason."""
+                        cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+                        local: bool = False) -> Any:
+        """Runs one activity; a failure it cannot recover from becomes a StemFailedError with a readable reason.
+
+        `local` runs it in this worker's workflow task (no task queue, host or heartbeat): for short steps only."""
+        options: dict[str, Any] = dict(
+            schedule_to_close_timeout=schedule_to_close_timeout,
+            start_to_close_timeout=start_to_close_timeout or schedule_to_close_timeout,
+            retry_policy=retry_policy, summary=summary, cancellation_type=cancellation_type)
         try:
+            if local:
+                return await workflow.execute_local_activity_method(method, argument, **options)
             return await workflow.execute_activity_method(
                 method, argument, task_queue=task_queue, schedule_to_start_timeout=schedule_to_start_timeout,
-                schedule_to_close_timeout=schedule_to_close_timeout,
-                start_to_close_timeout=start_to_close_timeout or schedule_to_close_timeout,
-                heartbeat_timeout=heartbeat_timeout, retry_policy=retry_policy, summary=summary,
-                cancellation_type=cancellation_type)
+                heartbeat_timeout=heartbeat_timeout, **options)
         except ActivityError as error:
-            if isinstance(error.cause, CancelledError):
-                raise asyncio.CancelledError(error.cause.message) from None
-            raise StemFailedError(failure_of(error)) from None
+            cause: BaseException | None = error.cause
+        except (ApplicationError, TimeoutError, CancelledError) as error:
+            if not local:
+                raise
+            cause = error  # a local activity's failure reaches the workflow without the ActivityError around it
+        if isinstance(cause, CancelledError):
+            raise asyncio.CancelledError(cause.message)
+        raise StemFailedError(failure_of(cause))
 
     def _completion(self, status: Literal["SUCCESS", "FAILURE"],
                     result: AnalysisResult | DuplicateDeletedResult | FailureResult,
@@ -328,8 +345,8 @@ def _ending(result: AnalysisResult | DuplicateDeletedResult | FailureResult) -> 
     return "analysed" if isinstance(result, AnalysisResult) else "duplicate_deleted"
 
 
-def failure_of(error: ActivityError) -> FailureResult:
-    cause = error.cause
+def failure_of(cause: BaseException | None) -> FailureResult:
+    """A readable failure from what made an activity fail (ActivityError.cause)."""
     if isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
         return FailureResult(error="the host holding the file did not pick up the step", error_code="host_unavailable")
     if isinstance(cause, TimeoutError):
@@ -339,4 +356,4 @@ def failure_of(error: ActivityError) -> FailureResult:
     if isinstance(cause, ApplicationError):
         code = cause.type if cause.non_retryable and cause.type else WaveFlowError.code
         return FailureResult(error=cause.message, error_code=code)
-    return FailureResult(error=str(cause or error), error_code=WaveFlowError.code)
+    return FailureResult(error=str(cause or "the step failed without a reason"), error_code=WaveFlowError.code)

@@ -179,10 +179,11 @@ async def late_decision(client: Client, stack: Stack) -> str:
     """A decision while the decision_timeout failure is reported: the run continues as the decided run."""
     stack.standin.behaviour.send_decisions = False
     stack.standin.fail_next(COMPLETION, 503, 503)
+    stack.standin.delay_next(COMPLETION, 1.0)
     stack.put(KEY, encode(sine(0.5)))
     async with services_running(client, stack.settings.model_copy(update={"dedupe_decision_timeout_seconds": 1})):
         stack.send(hash_request("late", KEY))
-        await until_stage(client, "stem-late", "sending_completion")
+        await asyncio.to_thread(stack.standin.wait_until_in_progress, COMPLETION)
         await client.get_workflow_handle("stem-late").signal("decide", DedupeDecision(duplicate=False, filepath=KEY))
         await webhooks(stack, COMPLETION, 2)
     return "stem-late"

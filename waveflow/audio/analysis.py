@@ -35,6 +35,9 @@ PROGRESS_EVERY_SECONDS = 0.5
 # keeps a 2-core analysis under 64 MB peak RSS.
 SEGMENT_BLOCK_FRAMES = 4 * BLOCK_FRAMES
 SEGMENT_BLOCKS_BUDGET_BYTES = 12 * 1024 * 1024
+SEGMENTED_FROM_BYTES = 8 * 1024 * 1024
+"""Below this (47 s of CD-quality WAV), files are analysed in one pass unless segments are asked for: the threads
+and the second open cost more than they save on a short stem."""
 WORKING_BYTES_PER_SAMPLE = 16
 """The int16 block (float32 first for float and lossy files), the int32 mono mix and its temporaries, rounded up."""
 
@@ -75,10 +78,11 @@ def mono_mix(block: np.ndarray) -> np.ndarray:
 def analyse_file(path: Path, *, num_peaks: int, detail_samples_per_pixel: int, detail_output: BinaryIO,
                  progress: Progress | None = None, segments: int | None = None) -> AudioAnalysis:
     """`segments`: how many parts of a WAV, AIFF, FLAC or MP3 file are decoded at once, on as many threads
-    (default: the cores); the result is byte for byte the one-pass result."""
+    (default: the cores, for a file of SEGMENTED_FROM_BYTES or more); the result is byte for byte the one-pass
+    result."""
     audio_format = detect_format(path)
     check_declared_length(path, audio_format)
-    wanted_segments = segments or os.cpu_count() or 1
+    wanted_segments = segments or (os.cpu_count() or 1 if path.stat().st_size >= SEGMENTED_FROM_BYTES else 1)
     if wanted_segments > 1 and audio_format in SEGMENTABLE:
         analysis = _analyse_in_segments(path, audio_format, num_peaks, detail_samples_per_pixel, detail_output,
                                         progress, wanted_segments)
