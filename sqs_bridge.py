@@ -33,6 +33,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from activities.aws_access import sqs_arn, sqs_failure
 from temporal_client import TemporalTrouble, connect, describe_error, probe, trouble_of
 from waveflow.health_http import HealthServer, Verdict
 from waveflow.logs import configure_logging
@@ -239,6 +240,7 @@ class SqsBridge:
     def __init__(self, settings: Settings, client: Client, sqs: Any, metrics: BridgeMetrics | None = None) -> None:
         self._settings = settings
         self._queue_url = require_queue_url(settings)
+        self._queue_arn = sqs_arn(settings.aws_region, self._queue_url)
         self._client = client
         self._sqs = sqs
         self.metrics = metrics or BridgeMetrics()
@@ -286,8 +288,9 @@ class SqsBridge:
             except Exception as error:  # SQS unreachable or refusing must not end the daemon
                 self._poll_failures += 1
                 delay = min(2 ** self._poll_failures, MAX_POLL_BACKOFF_SECONDS)
-                self._set_state(BridgeState.SQS_UNAVAILABLE, type(error).__name__)
-                log.warning("receiving from SQS failed (%s); retrying in %s s", type(error).__name__, delay)
+                reason = sqs_failure(error, self._queue_arn)
+                self._set_state(BridgeState.SQS_UNAVAILABLE, reason)
+                log.warning("polling SQS failed (%s); retrying in %s s", reason, delay)
                 await _sleep_unless(stop, delay)
         self._set_state(BridgeState.STOPPED)
         log.info("bridge stopped")
@@ -472,7 +475,7 @@ class SqsBridge:
             await asyncio.to_thread(self._sqs.change_message_visibility_batch, QueueUrl=self._queue_url,
                                     Entries=entries)
         except (BotoCoreError, ClientError) as error:  # the message reappears by itself: nothing is lost
-            log.warning("could not change visibility (%s)", type(error).__name__)
+            log.warning("could not change visibility (%s)", sqs_failure(error, self._queue_arn))
 
     async def _delete(self, messages: list[Received]) -> None:
         if not messages:

@@ -33,6 +33,22 @@ def s3_arn(region: str, bucket: str, key: str | None = None) -> str:
     return f"arn:{partition(region)}:s3:::{bucket}" + (f"/{key}" if key is not None else "")
 
 
+def sqs_arn(region: str, queue_url: str) -> str:
+    """`https://sqs.<region>.amazonaws.com/<account>/<name>` (or a local endpoint's URL) as the queue's ARN."""
+    account, name = queue_url.rstrip("/").split("/")[-2:]
+    return f"arn:{partition(region)}:sqs:{region}:{account}:{name}"
+
+
+def sqs_failure(error: BaseException, queue_arn: str) -> str:
+    """A failed SQS call as a log line names it: the missing permission when AWS refused it (a batch call is
+    checked under its single-message action), else the error's type and code."""
+    if not isinstance(error, ClientError):
+        return type(error).__name__
+    if is_access_denied(error):
+        return str(AccessDeniedError(f"sqs:{error.operation_name.removesuffix('Batch')}", queue_arn))
+    return f"{error.operation_name}: {error_code(error)}"
+
+
 @contextlib.contextmanager
 def denied_as(action: str, resource: str) -> Iterator[None]:
     """Turns AWS's refusal inside the block into an AccessDeniedError naming `action` on `resource`."""

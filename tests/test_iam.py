@@ -14,10 +14,12 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from activities.aws_access import sqs_arn, sqs_failure
 from activities.errors import as_application_errors
 from activities.s3 import S3Activities
 from devstack.local_aws import REGION
@@ -196,3 +198,21 @@ def test_aws_403_for_a_get_is_told_apart_by_a_listing(tmp_path: Path, listing: d
     stubber.add_response("list_objects_v2", listing, {"Bucket": "bucket-a", "Prefix": "uploads/a.wav", "MaxKeys": 1})
     with stubber, pytest.raises(expected):
         activities.fetch("stem-1", "uploads/a.wav", 10**9)
+
+
+@pytest.mark.parametrize(("call", "action"), [
+    (lambda sqs, url: sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0), "sqs:ReceiveMessage"),
+    (lambda sqs, url: sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": "0", "ReceiptHandle": "r"}]),
+     "sqs:DeleteMessage"),
+])
+def test_a_refused_sqs_call_is_logged_as_the_permission_it_lacks(iam_world: IamWorld, call: Any,
+                                                                  action: str) -> None:
+    """The bridge's log line for a refused poll names the action and the queue's ARN, as the policy file spells
+    them (a batch call is checked under its single-message action)."""
+    queue_arn = sqs_arn(REGION, iam_world.queue_url)
+    assert queue_arn == f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{iam_world.queue_url.rsplit('/', 1)[1]}"
+    without_sqs = iam_world.aws.client("sqs", iam_world.users["no-get"])
+    with pytest.raises(ClientError) as refused:
+        call(without_sqs, iam_world.queue_url)
+    assert sqs_failure(refused.value, queue_arn) == (
+        f"access denied: WaveFlow may not {action} on {queue_arn}; grant it as docs/aws-iam.md shows")
