@@ -7,6 +7,11 @@ CPU each process spent per stem (from /proc: the worker, the bridge, the Tempora
 which hosts moto and the NestJS stand-in), which of them was the bottleneck, and the history events per stem;
 before the burst, it sends `--idle` stems one at a time on the quiet stack and prints their p50 latencies.
 
+moto's SQS checks every message it receives against the retention period by computing all the queue's
+attributes, message counts included: a pass over the whole queue per message, quadratic in the queue's depth, a
+cost AWS does not have. Unless `--moto-as-is`, the bench reads the retention period directly (the same answer),
+so that at 1,000 stems the emulator does not hide what WaveFlow costs.
+
     .venv/bin/python bench/load.py [--stems 1000] [--idle 20]
 """
 
@@ -29,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import soundfile
+from moto.sqs.models import Message, SQSBackend
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
@@ -69,7 +75,11 @@ def main() -> None:
     parser.add_argument("--stems", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--idle", type=int, default=20, help="stems sent one at a time before the burst")
+    parser.add_argument("--moto-as-is", action="store_true", help="keep moto's quadratic SQS retention check")
     count, idle_count = parser.parse_args().stems, parser.parse_args().idle
+    moto_as_is = parser.parse_args().moto_as_is
+    if not moto_as_is:
+        read_retention_directly()
     work = Path(tempfile.mkdtemp(prefix="waveflow-load-"))
     temporal = TemporalDevServer(port=free_port(), ui_port=free_port(), metrics_port=free_port(),
                                  log_file=work / "temporal.log").start()
@@ -131,6 +141,7 @@ def main() -> None:
     doubled = sum(n - 1 for kind in (hash_checks, completions)
                   for n in Counter(item.body["stemId"] for item in kind).values())
     lost = sum(1 for stem in stem_ids if stem not in first_completion or stem not in first_hash)
+    print("SQS: moto as is" if moto_as_is else "SQS: moto, its retention check read directly (see --moto-as-is)")
     print(f"stems: {count}   messages/s (send → every hash-check): {count / (hashed_all - started):.1f}"
           f"   stems/s (send → every completion): {count / (completed_all - started):.1f}")
     print(f"latency to hash-check  p50 {percentile(to_hash, 0.5):.2f} s   p95 {percentile(to_hash, 0.95):.2f} s")
@@ -152,6 +163,14 @@ def main() -> None:
         print(f"idle, one stem at a time ({idle_count}): send → hash-check p50 "
               f"{1000 * percentile(idle_to_hash, 0.5):.0f} ms   send → completion p50 "
               f"{1000 * percentile(idle_to_completion, 0.5):.0f} ms")
+
+
+def read_retention_directly() -> None:
+    def is_retained(backend: SQSBackend, queue_name: str, message: Message) -> bool:
+        retention_seconds = backend.get_queue(queue_name).message_retention_period
+        return retention_seconds + message.sent_timestamp / 1000 > time.time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = is_retained  # type: ignore[method-assign]
 
 
 def hash_message(stem_id: str) -> str:
