@@ -76,8 +76,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--idle", type=int, default=20, help="stems sent one at a time before the burst")
     parser.add_argument("--moto-as-is", action="store_true", help="keep moto's quadratic SQS retention check")
-    count, idle_count = parser.parse_args().stems, parser.parse_args().idle
-    moto_as_is = parser.parse_args().moto_as_is
+    args = parser.parse_args()
+    count, idle_count, moto_as_is = args.stems, args.idle, args.moto_as_is
     if not moto_as_is:
         read_retention_directly()
     work = Path(tempfile.mkdtemp(prefix="waveflow-load-"))
@@ -113,9 +113,9 @@ def main() -> None:
                 entries.append({"Id": stem_id, "MessageBody": hash_message(stem_id)})
                 sent_at[stem_id] = time.time()
             sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        standin.wait_for(HASH_CHECK, count, timeout=parser.parse_args().timeout)
+        standin.wait_for(HASH_CHECK, count, timeout=args.timeout)
         hashed_all = time.time()
-        standin.wait_for(COMPLETION, count, timeout=parser.parse_args().timeout)
+        standin.wait_for(COMPLETION, count, timeout=args.timeout)
         completed_all = time.time()
         cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
         heartbeats = server_requests(temporal.metrics_port, HEARTBEAT_OPERATION) - heartbeats_before
