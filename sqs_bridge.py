@@ -34,7 +34,15 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.aws_access import sqs_arn, sqs_failure
-from temporal_client import TemporalTrouble, connect, describe_error, probe, trouble_of
+from temporal_client import (
+    TemporalTrouble,
+    check_search_attributes,
+    connect,
+    describe_error,
+    namespace_retention,
+    probe,
+    trouble_of,
+)
 from waveflow.health_http import HealthServer, Verdict
 from waveflow.logs import configure_logging
 from waveflow.messages import ParsedMessage, PoisonMessageError, Task, parse_message
@@ -46,6 +54,7 @@ from waveflow.models import (
     StemIngestInput,
     StemPolicy,
 )
+from waveflow.namespace import describe_retention
 from waveflow.settings import Settings, load_settings
 from waveflow.tracing import configure_tracing
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
@@ -305,6 +314,8 @@ class SqsBridge:
             return 0
         try:
             await probe(self._client, rpc_timeout(self._settings))
+            if self._settings.temporal_search_attributes:
+                await check_search_attributes(self._client, rpc_timeout(self._settings))
         except Exception as error:
             trouble = trouble_of(error)
             if trouble is None:
@@ -488,6 +499,28 @@ class SqsBridge:
                         failed.get("Code"))
 
 
+async def warn_of_short_retention(client: Client, sqs: Any, settings: Settings) -> None:
+    """A WARNING when the namespace forgets closed stems sooner than SQS can still deliver a message for them."""
+    queues = [url for url in (settings.sqs_queue_url, settings.sqs_dlq_url) if url]
+    try:
+        periods = [int((await asyncio.to_thread(sqs.get_queue_attributes, QueueUrl=url,
+                                                AttributeNames=["MessageRetentionPeriod"]))
+                       ["Attributes"]["MessageRetentionPeriod"]) for url in queues]
+        retention = await namespace_retention(client, rpc_timeout(settings))
+    except (BotoCoreError, ClientError) as error:
+        log.warning("could not read the queues' retention to compare it with the namespace's (%s)",
+                    sqs_failure(error, sqs_arn(settings.aws_region, queues[0])))
+        return
+    except Exception as error:
+        if trouble_of(error) is None:
+            raise
+        log.warning("could not read the namespace's retention (%s)", describe_error(error))
+        return
+    shortfall = describe_retention(retention, timedelta(seconds=max(periods)))
+    if shortfall:
+        log.warning("%s", shortfall)
+
+
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
@@ -504,11 +537,13 @@ async def serve(settings: Settings) -> None:
     bridge = SqsBridge(settings, client, sqs)
     if settings.sqs_dlq_url:
         bridge.metrics.watch_dead_letter_queue(sqs, settings.sqs_dlq_url)
+    retention_check = asyncio.create_task(warn_of_short_retention(client, sqs, settings))
     health = (HealthServer(settings.bridge_health_bind_address, bridge.liveness, bridge.readiness,
                            bridge.metrics.registry).start() if settings.bridge_health_bind_address else None)
     try:
         await bridge.run(stop)
     finally:
+        retention_check.cancel()
         if health is not None:
             health.stop()
 

@@ -41,7 +41,14 @@ from activities.s3 import S3Activities, make_s3_client
 from activities.temp import TempActivities
 from activities.webhooks import WebhookActivities
 from sqs_bridge import make_sqs_client
-from temporal_client import connect, describe_error, probe, trouble_of
+from temporal_client import (
+    NamespaceNotReadyError,
+    check_search_attributes,
+    connect,
+    describe_error,
+    probe,
+    trouble_of,
+)
 from waveflow.health_http import HealthServer, Verdict
 from waveflow.logs import configure_logging
 from waveflow.settings import Settings, load_settings
@@ -194,7 +201,16 @@ async def serve(settings: Settings, workflows: Sequence[type] = WORKFLOWS) -> No
     loop = asyncio.get_running_loop()
     for received in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(received, stop.set)
+    if settings.webhook_secret is None:
+        log.warning("WEBHOOK_SECRET is not set: webhooks go out unsigned, so the server cannot tell them from "
+                    "forged ones; make a secret with `python -c 'import waveflow.signing as s; print(s.new_secret())'`"
+                    " and give it to both sides")
     client = await connect(_metrics_runtime(settings))
+    if settings.temporal_search_attributes:
+        try:
+            await check_search_attributes(client, timedelta(seconds=settings.temporal_rpc_timeout_seconds))
+        except NamespaceNotReadyError as error:
+            raise SystemExit(f"waveflow: {error}") from None
     await ensure_cleanup_schedule(client, settings)
     async with running_workers(client, settings, workflows) as workers:
         health = WorkerHealth(client, workers, settings)

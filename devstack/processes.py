@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from waveflow.namespace import SEARCH_ATTRIBUTES
+
 LOOPBACK = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,8 +103,8 @@ class TemporalDevServer:
         command = [temporal_cli(), "server", "start-dev", "--ip", LOOPBACK, "--port", str(self.port),
                    "--ui-port", str(self.ui_port), "--log-level", "warn"]
         if self.search_attributes:
-            for name in ("WaveFlowUserId", "WaveFlowTrackId", "WaveFlowStage", "WaveFlowErrorCode"):
-                command += ["--search-attribute", f"{name}=Keyword"]
+            for attribute in SEARCH_ATTRIBUTES:
+                command += ["--search-attribute", f"{attribute.name}={attribute.type}"]
         if self.db_file is not None:
             command += ["--db-filename", str(self.db_file)]
         if self.metrics_port is not None:

@@ -8,6 +8,7 @@ import itertools
 import json
 import logging
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -21,8 +22,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from devstack.processes import LOOPBACK, TemporalDevServer, free_port, spawn, stop_process
 from sqs_bridge import BridgeState, SqsBridge, make_sqs_client
-from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, webhooks
+from tests.conftest import COMPLETION, HASH_CHECK, Stack, cli_env, hash_request, webhooks
 from tests.signals import encode, sine
+from waveflow.namespace import register_search_attributes_command
 from worker import running_workers
 
 MAX_RECEIVE_COUNT = 5
@@ -195,9 +197,10 @@ async def test_a_missing_namespace_is_one_repeated_line_and_nothing_is_received(
     assert depth(stack, dlq_url) == 0
 
 
-async def test_a_refused_hand_over_pauses_until_restart_without_burning_receives(
+async def test_unregistered_search_attributes_pause_the_bridge_until_they_are_registered(
         stack: Stack, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """Search attributes switched on but never registered: Temporal answers INVALID_ARGUMENT to the start."""
+    """Search attributes switched on but never registered: the bridge takes nothing from the queue and names the
+    command that registers them; once an operator runs it, the bridge resumes by itself."""
     server = TemporalDevServer(port=free_port(), ui_port=free_port(), search_attributes=False,
                                log_file=tmp_path / "temporal.log").start()
     try:
@@ -214,15 +217,22 @@ async def test_a_refused_hand_over_pauses_until_restart_without_burning_receives
             task = asyncio.create_task(bridge.run(stop))
             await until(lambda: len([r for r in caplog.records if "refuses" in r.getMessage()]) >= 3, 30,
                         "the error line repeats")
+            assert bridge.state is BridgeState.MISCONFIGURED
+            assert bridge.metrics.registry.get_sample_value("waveflow_bridge_messages_received_total") == 0
+            assert depth(stack, queue_url) == 2 and depth(stack, dlq_url) == 0
+            first = caplog.records[0].getMessage()
+            assert "WaveFlowErrorCode (Keyword) is not registered" in first
+            assert f"register: {register_search_attributes_command('default', one_line=True)}" in first
+            assert "resumes by itself" in first
+            registered = subprocess.run(register_search_attributes_command("default", one_line=True).split(),
+                                        env=cli_env(server), capture_output=True, text=True, timeout=60)
+            assert registered.returncode == 0, registered.stderr
+            await until(lambda: bridge.state is BridgeState.RECEIVING, 60, "the bridge resumes")
+            await until(lambda: depth(stack, queue_url) == 0, 60, "both messages handed over")
             stop.set()
             await asyncio.wait_for(task, 30)
-        assert bridge.state is BridgeState.STOPPED
-        assert bridge.metrics.registry.get_sample_value("waveflow_bridge_messages_received_total") <= 2
-        assert "INVALID_ARGUMENT" in caplog.records[0].getMessage()
-        assert "restart the bridge" in caplog.records[0].getMessage()
-        assert depth(stack, queue_url) == 2 and depth(stack, dlq_url) == 0
-        received = stack.aws.sqs().receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                                   MessageSystemAttributeNames=["ApproximateReceiveCount"])
-        assert max(int(item["Attributes"]["ApproximateReceiveCount"]) for item in received["Messages"]) <= 2
+        assert bridge.metrics.registry.get_sample_value("waveflow_bridge_messages_handed_over_total",
+                                                        {"task": "generate_hash_and_webhook"}) == 2
+        assert depth(stack, dlq_url) == 0
     finally:
         server.stop()

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from temporalio.envconfig import ClientConfig
+from temporal_client import DEFAULT_ADDRESS, connect_config
 
 CLOUD_API_KEY_ADDRESS = "ap-northeast-2.aws.api.temporal.io:7233"
 CLOUD_MTLS_ADDRESS = "my-namespace.a1b2c.tmprl.cloud:7233"
-
-
-def connect_config(environ: dict[str, str]) -> dict[str, object]:
-    """What `temporal_client.connect` passes to Client.connect, from exactly this environment."""
-    return dict(ClientConfig.load_client_connect_config(override_env_vars=environ))
 
 
 def test_temporal_cloud_with_an_api_key_turns_tls_on() -> None:
@@ -46,3 +41,10 @@ def test_environment_overrides_the_profile(tmp_path: Path) -> None:
     config = connect_config({"TEMPORAL_CONFIG_FILE": str(tmp_path / "temporal.toml"),
                              "TEMPORAL_ADDRESS": "temporal-frontend.temporal:7233"})
     assert config == {"target_host": "temporal-frontend.temporal:7233", "namespace": "waveflow"}
+
+
+def test_an_empty_variable_is_an_unset_one() -> None:
+    """Compose's `${TEMPORAL_API_KEY:-}` or an empty Secret key must not switch TLS on against a plain server."""
+    config = connect_config({"TEMPORAL_ADDRESS": "temporal:7233", "TEMPORAL_NAMESPACE": "", "TEMPORAL_API_KEY": ""})
+    assert config == {"target_host": "temporal:7233"}
+    assert connect_config({}) == {"target_host": DEFAULT_ADDRESS}

@@ -10,13 +10,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic import Field, HttpUrl, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from waveflow.signing import check_secret
 
+EMPTY_MEANS_DISABLED = frozenset({"metrics_bind_address", "worker_health_bind_address", "bridge_health_bind_address"})
+
 
 class Settings(BaseSettings):
+    """An empty variable is an unset one (Compose's `${VAR:-}` passes empty strings), except for the bind
+    addresses, where empty switches the endpoint off."""
+
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     aws_region: str = "ap-northeast-2"
@@ -67,6 +73,13 @@ class Settings(BaseSettings):
     mix_channels: Literal["stereo", "mono"] = "stereo"
     mix_output_format: Literal["wav", "flac"] = "wav"
     mix_num_peaks: int = Field(default=4000, ge=1, le=100_000)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        if value == "" and info.field_name not in EMPTY_MEANS_DISABLED:
+            raise PydanticUseDefault
+        return value
 
     @field_validator("log_level")
     @classmethod

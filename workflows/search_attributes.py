@@ -1,4 +1,4 @@
-"""Search attributes for finding stems in the Temporal UI and CLI (registered by `temporal operator` or dev server)."""
+"""Search attributes for finding stems in the Temporal UI and CLI, as waveflow.namespace registers them."""
 
 from temporalio.common import SearchAttributeKey
 
