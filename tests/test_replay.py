@@ -26,7 +26,8 @@ from workflows.stem_ingest import StemIngestWorkflow
 HISTORY_DIR = Path(__file__).parent / "histories"
 HISTORIES = sorted(HISTORY_DIR.rglob("*.json"))
 """Top level: recorded by today's code. `v1/`: stems recorded before the patch `analysis-removes-its-download`;
-`v2/`: before `hash-check-runs-as-local-activity`; as stems started before each deploy still run."""
+`v2/`: before `hash-check-runs-as-local-activity`; as stems started before each deploy still run.
+`search_attributes/`: today's code with TEMPORAL_SEARCH_ATTRIBUTES=true, as compose and Kubernetes run it."""
 WORKFLOWS = [StemIngestWorkflow, CleanupTempFilesWorkflow, HealthCheckWorkflow, MixStemsWorkflow]
 
 
@@ -40,6 +41,17 @@ def test_the_suite_covers_every_path() -> None:
     assert names >= {"analysed", "duplicate_deleted", "decision_timeout", "decision_only", "host_fallback",
                      "hash_check_rejected", "damaged_audio", "cancelled", "cleanup", "health", "rerun_after_failure",
                      "mixed", "mix_stem_missing"}
+
+
+def test_the_search_attribute_histories_carry_every_upsert() -> None:
+    """Replayed against code that stopped upserting, these fail: the upserts are commands like any other."""
+    folder = HISTORY_DIR / "search_attributes"
+    assert {path.name.split(".")[0] for path in folder.glob("*.json")} >= {
+        "analysed", "duplicate_deleted", "damaged_audio", "cancelled", "late_decision", "rerun_after_failure"}
+    upserted = {name for path in folder.glob("*.json") for event in load(path).events
+                if event.HasField("upsert_workflow_search_attributes_event_attributes")
+                for name in event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields}
+    assert upserted >= {"WaveFlowStage", "WaveFlowErrorCode"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[str(path.relative_to(HISTORY_DIR)) for path in HISTORIES])

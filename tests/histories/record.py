@@ -5,6 +5,7 @@ the new path here and record, from the project root:
 
     .venv/bin/python -m tests.histories.record              # every scenario (about 2 minutes: one waits out a host)
     .venv/bin/python -m tests.histories.record analysed     # only the scenarios named
+    .venv/bin/python -m tests.histories.record --search-attributes analysed damaged_audio   # into search_attributes/
 
 Keep the histories recorded by older code: they are what running stems look like.
 """
@@ -43,6 +44,8 @@ from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
 from workflows.stem_ingest import StemIngestWorkflow
 
 HERE = Path(__file__).parent
+SEARCH_ATTRIBUTES_DIR = HERE / "search_attributes"
+"""Stems recorded with TEMPORAL_SEARCH_ATTRIBUTES=true: their histories carry the upserts."""
 MIXING_COMPLETE = "/webhook/mixing-complete"
 KEY = "uploads/user-1/track-1/stem.wav"
 Scenario = Callable[[Client, Stack], Awaitable[str]]
@@ -251,29 +254,33 @@ async def wait_closed(handle: WorkflowHandle[object, object]) -> None:
         await asyncio.sleep(0.1)
 
 
-async def record(client: Client, aws: LocalAws, work_dir: Path, name: str) -> list[Path]:
+async def record(client: Client, aws: LocalAws, work_dir: Path, name: str, folder: Path) -> list[Path]:
     stack = new_stack(aws, work_dir / name)
+    if folder == SEARCH_ATTRIBUTES_DIR:
+        stack.settings = stack.settings.model_copy(update={"temporal_search_attributes": True})
     try:
         workflow_id = await SCENARIOS[name](client, stack)
-        return await save_runs(client, stack, name, workflow_id)
+        return await save_runs(client, stack, name, workflow_id, folder)
     finally:
         stack.standin.stop()
 
 
-async def save_runs(client: Client, stack: Stack, name: str, workflow_id: str) -> list[Path]:
+async def save_runs(client: Client, stack: Stack, name: str, workflow_id: str, folder: Path) -> list[Path]:
     written = []
     async with running_workers(client, stack.settings):  # the last workflow task may still be due
         await wait_closed(client.get_workflow_handle(workflow_id))
         runs = [item async for item in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
         for index, run in enumerate(sorted(runs, key=lambda item: item.start_time)):
             history = await client.get_workflow_handle(workflow_id, run_id=run.run_id).fetch_history()
-            path = HERE / (f"{name}.json" if len(runs) == 1 else f"{name}.run{index + 1}.json")
+            path = folder / (f"{name}.json" if len(runs) == 1 else f"{name}.run{index + 1}.json")
             path.write_text(history.to_json() + "\n")
             written.append(path)
     return written
 
 
-async def main(names: list[str]) -> None:
+async def main(arguments: list[str]) -> None:
+    folder = SEARCH_ATTRIBUTES_DIR if "--search-attributes" in arguments else HERE
+    names = [argument for argument in arguments if argument != "--search-attributes"]
     unknown = set(names) - set(SCENARIOS)
     if unknown:
         raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}")
@@ -285,7 +292,7 @@ async def main(names: list[str]) -> None:
             os.environ["TEMPORAL_ADDRESS"], os.environ["TEMPORAL_NAMESPACE"] = server.address, "default"
             client = await connect()
             for name in names or list(SCENARIOS):
-                for path in await record(client, aws, work_dir, name):
+                for path in await record(client, aws, work_dir, name, folder):
                     print(f"recorded {path.relative_to(HERE.parent.parent)}", flush=True)
         finally:
             aws.stop()
