@@ -11,7 +11,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum, StrEnum
@@ -24,14 +24,8 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import Enum as PrometheusEnum
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.client import Client, WorkflowHandle
+from workflows.routes import ROUTES
 
 from activities.aws_access import sqs_arn, sqs_failure
 from temporal_client import (
@@ -45,22 +39,10 @@ from temporal_client import (
 )
 from waveflow.health_http import HealthServer, Verdict
 from waveflow.logs import configure_logging
-from waveflow.messages import ParsedMessage, PoisonMessageError, Task, parse_message
-from waveflow.models import (
-    AudioAnalysisRequest,
-    DedupeDecision,
-    DuplicateFileRequest,
-    HashRequest,
-    StemIngestInput,
-    StemPolicy,
-)
+from waveflow.messages import ParsedMessage, PoisonMessageError, parse_message
 from waveflow.namespace import describe_retention
 from waveflow.settings import Settings, load_settings
 from waveflow.tracing import configure_tracing
-from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
-from workflows.mix_stems import start_mix_workflow
-from workflows.search_attributes import TRACK_ID, USER_ID
-from workflows.stem_ingest import StemIngestWorkflow, workflow_id_for
 
 log = logging.getLogger("waveflow.bridge")
 tracer = trace.get_tracer("waveflow.bridge")
@@ -71,14 +53,6 @@ MAX_POLL_BACKOFF_SECONDS = 30
 RECHECK_TEMPORAL_AFTER_SECONDS = 10.0
 """Receiving after this long without a word from Temporal needs a fresh probe first."""
 POISON_REASON_ATTRIBUTE = "waveflow-poison-reason"
-TASK_ID_MEMO = "taskId"
-"""Memo of a stem run: the message that started it, so that its redelivery never starts another run."""
-RERUNNABLE = {WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.CANCELED, WorkflowExecutionStatus.TERMINATED,
-              WorkflowExecutionStatus.TIMED_OUT}
-MAINTENANCE: dict[Task, tuple[Callable[..., Awaitable[Any]], str]] = {
-    Task.CLEANUP_TEMP_FILES: (CleanupTempFilesWorkflow.run, "cleanup"),
-    Task.HEALTH_CHECK: (HealthCheckWorkflow.run, "health"),
-}
 
 
 class BridgeState(StrEnum):
@@ -154,87 +128,19 @@ class Received:
     trace_context: dict[str, str]
 
 
-def stem_policy(settings: Settings) -> StemPolicy:
-    return StemPolicy(decision_timeout_seconds=settings.dedupe_decision_timeout_seconds,
-                      webhook_retry_horizon_seconds=settings.webhook_retry_horizon_seconds,
-                      webhook_timeout_seconds=settings.webhook_timeout_seconds,
-                      default_num_peaks=settings.default_num_peaks,
-                      detail_samples_per_pixel=settings.detail_samples_per_pixel,
-                      max_file_size_bytes=settings.max_file_size_bytes,
-                      delete_allowed_prefixes=settings.s3_delete_allowed_prefixes,
-                      search_attributes=settings.temporal_search_attributes)
-
-
 def make_sqs_client(settings: Settings) -> Any:
     return boto3.client("sqs", region_name=settings.aws_region,
                         config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30))
 
 
 def rpc_timeout(settings: Settings) -> timedelta:
-    return timedelta(seconds=settings.temporal_rpc_timeout_seconds)
+    return settings.temporal_rpc_timeout
 
 
 async def hand_over(client: Client, settings: Settings, parsed: ParsedMessage,
                     sqs_message_id: str) -> WorkflowHandle[Any, Any] | None:
-    """Start or signal the workflow a message asks for; returns None when the message asks for nothing new."""
-    request = parsed.request
-    task_id = parsed.message_id or sqs_message_id
-    if parsed.task in MAINTENANCE:
-        workflow_run, prefix = MAINTENANCE[parsed.task]
-        try:
-            return await client.start_workflow(
-                workflow_run, id=f"{prefix}-{task_id}", task_queue=settings.temporal_task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, rpc_timeout=rpc_timeout(settings))
-        except WorkflowAlreadyStartedError:
-            return None
-    if isinstance(request, HashRequest):
-        return await _start_stem(client, settings, StemIngestInput(request=request, policy=stem_policy(settings)),
-                                 task_id)
-    if isinstance(request, DuplicateFileRequest | AudioAnalysisRequest):
-        duplicate = isinstance(request, DuplicateFileRequest)
-        decision = DedupeDecision(duplicate=duplicate, filepath=request.filepath, audio_hash=request.audio_hash,
-                                  num_peaks=None if duplicate else request.num_peaks,
-                                  upstream_id=None if duplicate else request.upstreamId)
-        stem = HashRequest.model_validate(request.model_dump(exclude={"audio_hash", "num_peaks", "upstreamId"}))
-        start = StemIngestInput(request=stem, policy=stem_policy(settings), send_hash_check=False)
-        return await _start_stem(client, settings, start, task_id, decision)
-    if parsed.mix is not None:
-        return await start_mix_workflow(client, settings, parsed.mix, parsed.message_id)
-    raise PoisonMessageError(f"{parsed.task.value} carries no request")
-
-
-async def _start_stem(client: Client, settings: Settings, start: StemIngestInput, task_id: str,
-                      decision: DedupeDecision | None = None) -> WorkflowHandle[Any, Any] | None:
-    """Starts `stem-<stemId>`, joins its running run, or, when its last run did not succeed and this is a new
-    message (not a redelivery of the one that started that run), runs it again."""
-    request = start.request
-    workflow_id = workflow_id_for(request.stemId)
-    summary = (f"{request.original_filename or request.filepath} · user {request.userId or '-'}"
-               f" · track {request.trackId or '-'}")
-    attributes = TypedSearchAttributes([
-        SearchAttributePair(key, value) for key, value in ((USER_ID, request.userId), (TRACK_ID, request.trackId))
-        if value]) if start.policy.search_attributes else None
-
-    async def start_run(reuse: WorkflowIDReusePolicy) -> WorkflowHandle[Any, Any]:
-        return await client.start_workflow(
-            StemIngestWorkflow.run, start, id=workflow_id, task_queue=settings.temporal_task_queue,
-            id_reuse_policy=reuse, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, static_summary=summary,
-            search_attributes=attributes, memo={TASK_ID_MEMO: task_id},
-            start_signal="decide" if decision else None, start_signal_args=[decision] if decision else [],
-            rpc_timeout=rpc_timeout(settings))
-
-    try:
-        return await start_run(WorkflowIDReusePolicy.REJECT_DUPLICATE)
-    except WorkflowAlreadyStartedError:
-        pass
-    last_run = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc_timeout(settings))
-    if last_run.status not in RERUNNABLE or (await last_run.memo()).get(TASK_ID_MEMO) == task_id:
-        return None
-    try:
-        return await start_run(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
-    except WorkflowAlreadyStartedError:  # succeeded meanwhile, or another bridge started the re-run
-        return None
+    """Start or signal the workflow that serves the message's task; None when the message asks for nothing new."""
+    return await ROUTES[parsed.task](client, settings, parsed, parsed.message_id or sqs_message_id)
 
 
 def require_queue_url(settings: Settings) -> str:
@@ -313,9 +219,9 @@ class SqsBridge:
                 and time.monotonic() - self._last_contact < RECHECK_TEMPORAL_AFTER_SECONDS):
             return 0
         try:
-            await probe(self._client, rpc_timeout(self._settings))
+            await probe(self._client, self._settings.temporal_rpc_timeout)
             if self._settings.temporal_search_attributes:
-                await check_search_attributes(self._client, rpc_timeout(self._settings))
+                await check_search_attributes(self._client, self._settings.temporal_rpc_timeout)
         except Exception as error:
             trouble = trouble_of(error)
             if trouble is None:
@@ -506,7 +412,7 @@ async def warn_of_short_retention(client: Client, sqs: Any, settings: Settings) 
         periods = [int((await asyncio.to_thread(sqs.get_queue_attributes, QueueUrl=url,
                                                 AttributeNames=["MessageRetentionPeriod"]))
                        ["Attributes"]["MessageRetentionPeriod"]) for url in queues]
-        retention = await namespace_retention(client, rpc_timeout(settings))
+        retention = await namespace_retention(client, settings.temporal_rpc_timeout)
     except (BotoCoreError, ClientError) as error:
         log.warning("could not read the queues' retention to compare it with the namespace's (%s)",
                     sqs_failure(error, sqs_arn(settings.aws_region, queues[0])))

@@ -161,7 +161,7 @@ class WorkerHealth:
     def __init__(self, client: Client, workers: list[Worker], settings: Settings) -> None:
         self._client = client
         self._workers = workers
-        self._timeout = timedelta(seconds=settings.temporal_rpc_timeout_seconds)
+        self._timeout = settings.temporal_rpc_timeout
         self._last_tick = time.monotonic()
         self._last_answer = -math.inf
         self._trouble = "not probed yet"
@@ -208,7 +208,7 @@ async def serve(settings: Settings, workflows: Sequence[type] = WORKFLOWS) -> No
     client = await connect(_metrics_runtime(settings))
     if settings.temporal_search_attributes:
         try:
-            await check_search_attributes(client, timedelta(seconds=settings.temporal_rpc_timeout_seconds))
+            await check_search_attributes(client, settings.temporal_rpc_timeout)
         except NamespaceNotReadyError as error:
             raise SystemExit(f"waveflow: {error}") from None
     await ensure_cleanup_schedule(client, settings)

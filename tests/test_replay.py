@@ -22,6 +22,7 @@ from waveflow.models import (
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
 from workflows.mix_stems import MixStemsWorkflow
 from workflows.stem_ingest import StemIngestWorkflow
+from workflows.steps import remove_temp_files
 
 HISTORY_DIR = Path(__file__).parent / "histories"
 HISTORIES = sorted(HISTORY_DIR.rglob("*.json"))
@@ -70,11 +71,11 @@ class TempRemovedBeforeAnalysis(StemIngestWorkflow):
         return await super().run(params)
 
     async def _analyse(self, downloaded: DownloadedObject, decision: DedupeDecision) -> AnalysisResult:
-        await self._remove_temp_files(downloaded)
+        await remove_temp_files(self._status.stem_id, downloaded.host_task_queue, "stem")
         return await super()._analyse(downloaded, decision)
 
     async def _delete(self, downloaded: DownloadedObject, decision: DedupeDecision) -> DuplicateDeletedResult:
-        await self._remove_temp_files(downloaded)
+        await remove_temp_files(self._status.stem_id, downloaded.host_task_queue, "stem")
         return await super()._delete(downloaded, decision)
 
 

@@ -1,10 +1,41 @@
-"""Errors that end a stem: each has a stable machine code and a message a person can read."""
+"""Errors that end a stem or a mix: each has a stable machine code and a message a person can read.
+
+`ErrorCode` is the one list of the codes a FAILURE webhook can carry; docs/contract.md's table is held to it.
+"""
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    OBJECT_NOT_FOUND = "object_not_found"
+    FILE_TOO_LARGE = "file_too_large"
+    NOT_AUDIO = "not_audio"
+    DAMAGED_AUDIO = "damaged_audio"
+    DECISION_TIMEOUT = "decision_timeout"
+    DELETE_REFUSED = "delete_refused"
+    WEBHOOK_REJECTED = "webhook_rejected"
+    INVALID_REQUEST = "invalid_request"
+    ACCESS_DENIED = "access_denied"
+    TEMP_SPACE_EXHAUSTED = "temp_space_exhausted"
+    """Internal: retried until the step's deadline, then reported as `timeout` quoting it."""
+    HOST_UNAVAILABLE = "host_unavailable"
+    """Internal: the host holding a file did not pick up its step; the workflow falls back to any host."""
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    NO_STEMS = "no_stems"
+    TOO_MANY_STEMS = "too_many_stems"
+    INVALID_STEM_PATH = "invalid_stem_path"
+    PROCESSING_FAILED = "processing_failed"
+
+
+REPORTED_CODES = frozenset(ErrorCode) - {ErrorCode.HOST_UNAVAILABLE, ErrorCode.TEMP_SPACE_EXHAUSTED}
+"""The codes a server can receive; the internal ones lead to a retry, never to a FAILURE webhook of their own."""
 
 
 class WaveFlowError(Exception):
     """A failure caused by the input itself: retrying cannot help."""
 
-    code = "processing_failed"
+    code: str = ErrorCode.PROCESSING_FAILED
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -12,41 +43,41 @@ class WaveFlowError(Exception):
 
 
 class InvalidRequestError(WaveFlowError):
-    code = "invalid_request"
+    code: str = ErrorCode.INVALID_REQUEST
 
 
 class ObjectMissingError(WaveFlowError):
-    code = "object_not_found"
+    code: str = ErrorCode.OBJECT_NOT_FOUND
 
 
 class FileTooLargeError(WaveFlowError):
-    code = "file_too_large"
+    code: str = ErrorCode.FILE_TOO_LARGE
 
 
 class NotAudioError(WaveFlowError):
-    code = "not_audio"
+    code: str = ErrorCode.NOT_AUDIO
 
 
 class DamagedAudioError(WaveFlowError):
-    code = "damaged_audio"
+    code: str = ErrorCode.DAMAGED_AUDIO
 
 
 class DeleteRefusedError(WaveFlowError):
-    code = "delete_refused"
+    code: str = ErrorCode.DELETE_REFUSED
 
 
 class WebhookRejectedError(WaveFlowError):
-    code = "webhook_rejected"
+    code: str = ErrorCode.WEBHOOK_REJECTED
 
 
 class DecisionTimeoutError(WaveFlowError):
-    code = "decision_timeout"
+    code: str = ErrorCode.DECISION_TIMEOUT
 
 
 class AccessDeniedError(WaveFlowError):
     """AWS refused an action for lack of a permission: nothing changes until the policy does."""
 
-    code = "access_denied"
+    code: str = ErrorCode.ACCESS_DENIED
 
     def __init__(self, action: str, resource: str, detail: str = "") -> None:
         reason = f" ({detail})" if detail else ""
@@ -59,4 +90,4 @@ class AccessDeniedError(WaveFlowError):
 class TempSpaceError(Exception):
     """The temp area has no room: worth retrying later, once a sweep or another stem frees space."""
 
-    code = "temp_space_exhausted"
+    code: str = ErrorCode.TEMP_SPACE_EXHAUSTED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from waveflow.errors import ErrorCode
 from waveflow.models import FailureResult
 from waveflow.validation import check_s3_key
 
@@ -11,14 +12,15 @@ def check_stem_paths(stem_paths: list[str] | None, max_stems: int) -> FailureRes
     `invalid_stem_path`), with the same key checks a stem's `filepath` passes."""
     if not stem_paths:
         what = "missing" if stem_paths is None else "empty"
-        return FailureResult(error=f"stem_paths is {what}: a mix needs at least one stem", error_code="no_stems")
+        return FailureResult(error=f"stem_paths is {what}: a mix needs at least one stem",
+                             error_code=ErrorCode.NO_STEMS)
     if len(stem_paths) > max_stems:
         return FailureResult(error=f"{len(stem_paths)} stems asked for; a mix takes at most {max_stems}",
-                             error_code="too_many_stems")
+                             error_code=ErrorCode.TOO_MANY_STEMS)
     for index, path in enumerate(stem_paths):
         try:
             check_s3_key(path)
         except ValueError as error:
             return FailureResult(error=f"stem_paths[{index}] {path[:100]!r}: {error}",
-                                 error_code="invalid_stem_path")
+                                 error_code=ErrorCode.INVALID_STEM_PATH)
     return None

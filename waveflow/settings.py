@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 import tempfile
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -102,6 +103,10 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @property
+    def temporal_rpc_timeout(self) -> timedelta:
+        return timedelta(seconds=self.temporal_rpc_timeout_seconds)
 
     @property
     def max_file_size_bytes(self) -> int:

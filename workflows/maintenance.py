@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.maintenance import MaintenanceActivities
+    from waveflow.messages import ParsedMessage
     from waveflow.models import CleanupReport, HealthReport, HostSweep
+    from waveflow.settings import Settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client, WorkflowHandle
 
 HOST_PICKUP_TIMEOUT = timedelta(seconds=30)
 
@@ -52,3 +58,26 @@ class HealthCheckWorkflow:
         return await workflow.execute_activity_method(
             MaintenanceActivities.check_health, start_to_close_timeout=timedelta(seconds=60),
             retry_policy=RetryPolicy(maximum_attempts=1))
+
+
+async def start_cleanup(client: Client, settings: Settings, parsed: ParsedMessage,
+                        task_id: str) -> WorkflowHandle[Any, Any] | None:
+    """`cleanup_temp_files`, as `celery call` started it: `cleanup-<message id>`, once per message."""
+    return await _start_once(client, settings, CleanupTempFilesWorkflow.run, f"cleanup-{task_id}")
+
+
+async def start_health_check(client: Client, settings: Settings, parsed: ParsedMessage,
+                             task_id: str) -> WorkflowHandle[Any, Any] | None:
+    """`health_check`: `health-<message id>`, once per message."""
+    return await _start_once(client, settings, HealthCheckWorkflow.run, f"health-{task_id}")
+
+
+async def _start_once(client: Client, settings: Settings, run: Any, workflow_id: str,
+                      ) -> WorkflowHandle[Any, Any] | None:
+    try:
+        return await client.start_workflow(
+            run, id=workflow_id, task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, rpc_timeout=settings.temporal_rpc_timeout)
+    except WorkflowAlreadyStartedError:
+        return None

@@ -5,20 +5,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.mixing import MixingActivities
     from activities.s3 import S3Activities
-    from activities.temp import TempActivities
-    from activities.webhooks import WebhookActivities
+    from waveflow.errors import ErrorCode
+    from waveflow.messages import ParsedMessage, PoisonMessageError
     from waveflow.mixing import check_stem_paths
     from waveflow.models import (
         DownloadedObject,
@@ -36,18 +34,20 @@ with workflow.unsafe.imports_passed_through():
         MixStemsInput,
         MixStemSource,
         MixStemStatus,
-        WebhookDelivery,
         WebhookKind,
     )
     from waveflow.settings import Settings
-    from workflows.stem_ingest import (
+    from workflows.steps import (
         ANALYSIS_HEARTBEAT,
         DOWNLOAD_HEARTBEAT,
         HOST_PICKUP_TIMEOUT,
-        IO_RETRY,
         SHORT_STEP,
-        STEP_DEADLINE,
-        failure_of,
+        StepFailedError,
+        deliver_outcome,
+        enter_stage,
+        fail_run,
+        remove_temp_files,
+        run_activity,
     )
 
 if TYPE_CHECKING:
@@ -71,29 +71,26 @@ def mix_policy(settings: Settings) -> MixPolicy:
                      webhook_timeout_seconds=settings.webhook_timeout_seconds)
 
 
-async def start_mix_workflow(client: Client, settings: Settings, request: MixRequest,
-                             message_id: str | None) -> WorkflowHandle[Any, Any] | None:
-    """The bridge's start for `mix_stems_and_upload`: one run per request; a redelivery joins the running one,
-    or, once it ended, starts nothing (None)."""
-    workflow_id = mix_workflow_id(request, message_id)
+async def start_mix(client: Client, settings: Settings, parsed: ParsedMessage,
+                    task_id: str) -> WorkflowHandle[Any, Any] | None:
+    """`mix_stems_and_upload`: one run per request; a redelivery joins the running one, or, once it ended,
+    starts nothing (None)."""
+    request = parsed.mix
+    if request is None:
+        raise PoisonMessageError(f"{parsed.task.value} carries no request")
+    workflow_id = mix_workflow_id(request, parsed.message_id)
     paths = request.stem_paths or []
     try:
         return await client.start_workflow(
             MixStemsWorkflow.run,
-            MixStemsInput(request=request, task_id=message_id or workflow_id, policy=mix_policy(settings)),
+            MixStemsInput(request=request, task_id=parsed.message_id or workflow_id, policy=mix_policy(settings)),
             id=workflow_id, task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             static_summary=f"mixdown of {len(paths)} stems · stage {request.stageId}",
-            rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout_seconds))
+            rpc_timeout=settings.temporal_rpc_timeout)
     except WorkflowAlreadyStartedError:
         return None
-
-
-class MixFailedError(Exception):
-    def __init__(self, failure: FailureResult) -> None:
-        super().__init__(failure.error)
-        self.failure = failure
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -124,7 +121,7 @@ class MixStemsWorkflow:
         try:
             problem = check_stem_paths(params.request.stem_paths, params.policy.max_stems)
             if problem is not None:
-                raise MixFailedError(problem)
+                raise StepFailedError(problem)
             self._enter(MixStage.DOWNLOADING)
             host = await self._claim_host()
             sources = await self._download_all(paths, host, temp_id)
@@ -137,34 +134,39 @@ class MixStemsWorkflow:
                 host = None
             self._status.outcome = outcome
             webhook = self._webhook("SUCCESS", started, outcome=outcome)
-        except MixFailedError as failed:
+        except StepFailedError as failed:
             self._status.error = failed.failure
             webhook = self._webhook("FAILURE", started, failure=failed.failure)
+        except asyncio.CancelledError:
+            self._status.error = FailureResult(error="the mixdown was cancelled; nothing it made is kept",
+                                               error_code=ErrorCode.CANCELLED)
+            webhook = self._webhook("FAILURE", started, failure=self._status.error)
         if host is not None:
-            await self._remove_temp_files(host, temp_id)
+            await remove_temp_files(temp_id, host, "mix")
         if webhook.status == "FAILURE" and outputs_may_exist:
             await self._discard(outputs)
         self._enter(MixStage.SENDING_WEBHOOK)
         try:
-            await self._deliver(webhook)
-        except MixFailedError as failed:
+            await deliver_outcome(WebhookKind.MIXING_COMPLETE, webhook.model_dump(mode="json"),
+                                  timeout_seconds=params.policy.webhook_timeout_seconds,
+                                  retry_horizon_seconds=params.policy.webhook_retry_horizon_seconds)
+        except StepFailedError as failed:
             self._status.error = failed.failure
             self._enter(MixStage.FAILED)
-            raise ApplicationError(failed.failure.error, type=failed.failure.error_code, non_retryable=True) from None
+            fail_run(failed.failure)
         workflow.metric_meter().create_counter(
             "waveflow_mixes_completed", "Mixdowns that ended, by outcome").add(1, {"outcome": webhook.status.lower()})
         if webhook.result is not None:
             self._enter(MixStage.FAILED)
-            raise ApplicationError(webhook.result.error, type=webhook.result.error_code, non_retryable=True)
+            fail_run(webhook.result)
         self._enter(MixStage.COMPLETED)
         return MixResult(status=webhook.status, webhook=webhook)
 
     def _enter(self, stage: MixStage) -> None:
-        self._status.stage = stage
-        workflow.set_current_details(f"**Stage:** {stage.value}")
+        enter_stage(self._status, stage)
 
     async def _claim_host(self) -> str:
-        host: str = await self._activity(MixingActivities.claim_host, None, start_to_close_timeout=SHORT_STEP,
+        host: str = await run_activity(MixingActivities.claim_host, None, start_to_close_timeout=SHORT_STEP,
                                          summary="pick the host that downloads and mixes")
         self._status.host_task_queue = host
         return host
@@ -177,9 +179,9 @@ class MixStemsWorkflow:
                                          for index, path in enumerate(paths)), return_exceptions=True)
         sources = []
         for path, result in zip(paths, results, strict=True):
-            if isinstance(result, MixFailedError):
-                if result.failure.error_code != "host_unavailable":
-                    raise MixFailedError(FailureResult(error=f"stem {path}: {result.failure.error}",
+            if isinstance(result, StepFailedError):
+                if result.failure.error_code != ErrorCode.HOST_UNAVAILABLE:
+                    raise StepFailedError(FailureResult(error=f"stem {path}: {result.failure.error}",
                                                        error_code=result.failure.error_code))
                 sources.append(MixStemSource(key=path, downloaded=None, expected_sha256=None))
             elif isinstance(result, BaseException):
@@ -192,12 +194,12 @@ class MixStemsWorkflow:
         stem = self._status.stems[index]
         stem.state = "downloading"
         try:
-            downloaded: DownloadedObject = await self._activity(
+            downloaded: DownloadedObject = await run_activity(
                 S3Activities.download_and_hash,
                 DownloadRequest(stem_id=temp_id, key=path, max_size_bytes=self._input.policy.max_file_size_bytes),
                 task_queue=host, schedule_to_start_timeout=HOST_PICKUP_TIMEOUT, heartbeat_timeout=DOWNLOAD_HEARTBEAT,
                 summary=f"download and hash stem {index + 1}: {path}")
-        except MixFailedError:
+        except StepFailedError:
             stem.state = "failed"
             raise
         stem.state, stem.audio_hash, stem.file_size = "downloaded", downloaded.sha256, downloaded.size
@@ -209,67 +211,28 @@ class MixStemsWorkflow:
         if any(stem.downloaded is None for stem in job.stems):
             return await self._mix_anywhere(job, summary), True
         try:
-            outcome: MixOutcome = await self._activity(
+            outcome: MixOutcome = await run_activity(
                 MixingActivities.mix_and_upload, job, task_queue=host, schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
                 heartbeat_timeout=ANALYSIS_HEARTBEAT, summary=summary)
             return outcome, False
-        except MixFailedError as failed:
-            if failed.failure.error_code != "host_unavailable":
+        except StepFailedError as failed:
+            if failed.failure.error_code != ErrorCode.HOST_UNAVAILABLE:
                 raise
         workflow.logger.info("host %s did not pick up the mix; fetching the stems on any worker", host)
         return await self._mix_anywhere(job, summary), True
 
     async def _mix_anywhere(self, job: MixJob, summary: str) -> MixOutcome:
-        return await self._activity(MixingActivities.mix_and_upload, job, heartbeat_timeout=ANALYSIS_HEARTBEAT,
+        return await run_activity(MixingActivities.mix_and_upload, job, heartbeat_timeout=ANALYSIS_HEARTBEAT,
                                     summary=f"{summary} on any worker (stems fetched again)")
-
-    async def _deliver(self, webhook: MixingCompletePayload) -> None:
-        info = workflow.info()
-        kind = WebhookKind.MIXING_COMPLETE
-        delivery = WebhookDelivery(kind=kind, body=webhook.model_dump(mode="json"),
-                                   idempotency_key=f"{info.workflow_id}:{info.run_id}:{kind.value}")
-        policy = self._input.policy
-        await self._activity(WebhookActivities.send_webhook, delivery,
-                             schedule_to_close_timeout=timedelta(seconds=policy.webhook_retry_horizon_seconds),
-                             start_to_close_timeout=timedelta(seconds=2 * policy.webhook_timeout_seconds + 5),
-                             summary=f"{kind.value} webhook",
-                             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                                                      maximum_interval=timedelta(minutes=10)))
 
     async def _discard(self, outputs: MixOutputKeys) -> None:
         """A failed mix leaves nothing in S3, even when it failed between two of its uploads."""
         try:
-            await self._activity(MixingActivities.discard_outputs, outputs, start_to_close_timeout=SHORT_STEP,
+            await run_activity(MixingActivities.discard_outputs, outputs, start_to_close_timeout=SHORT_STEP,
                                  summary="remove what the failed mix may have uploaded")
-        except MixFailedError as failed:
+        except StepFailedError as failed:
             workflow.logger.error("could not remove the outputs %s of a failed mix: %s", outputs.all(),
                                   failed.failure.error)
-
-    async def _remove_temp_files(self, host: str, temp_id: str) -> None:
-        try:
-            await workflow.execute_activity_method(TempActivities.remove_stem_files, temp_id, task_queue=host,
-                                                   schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
-                                                   start_to_close_timeout=timedelta(seconds=30),
-                                                   retry_policy=RetryPolicy(maximum_attempts=3),
-                                                   summary="remove this mix's temp files")
-        except ActivityError:
-            workflow.logger.warning("temp files of %s stay for the periodic sweep on %s", temp_id, host)
-
-    async def _activity(self, method: Callable[..., Any], argument: BaseModel | None, *,
-                        task_queue: str | None = None, schedule_to_start_timeout: timedelta | None = None,
-                        schedule_to_close_timeout: timedelta = STEP_DEADLINE,
-                        start_to_close_timeout: timedelta | None = None, heartbeat_timeout: timedelta | None = None,
-                        retry_policy: RetryPolicy = IO_RETRY, summary: str | None = None) -> Any:
-        """Runs one activity; a failure it cannot recover from becomes a MixFailedError with a readable reason."""
-        try:
-            return await workflow.execute_activity_method(
-                method, *([] if argument is None else [argument]), task_queue=task_queue,
-                schedule_to_start_timeout=schedule_to_start_timeout,
-                schedule_to_close_timeout=schedule_to_close_timeout,
-                start_to_close_timeout=start_to_close_timeout or schedule_to_close_timeout,
-                heartbeat_timeout=heartbeat_timeout, retry_policy=retry_policy, summary=summary)
-        except ActivityError as error:
-            raise MixFailedError(failure_of(error.cause)) from None
 
     def _webhook(self, status: Literal["SUCCESS", "FAILURE"], started: datetime, *,
                  outcome: MixOutcome | None = None, failure: FailureResult | None = None) -> MixingCompletePayload:

@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
-from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError, TimeoutType
-from temporalio.workflow import ActivityCancellationType
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from temporalio.client import WorkflowExecutionStatus
+
     from activities.audio import AudioActivities
     from activities.s3 import S3Activities
-    from activities.temp import TempActivities
-    from activities.webhooks import WebhookActivities
-    from waveflow.errors import DecisionTimeoutError, WaveFlowError
+    from waveflow.errors import ErrorCode
+    from waveflow.messages import ParsedMessage, PoisonMessageError
     from waveflow.models import (
         AnalyseRequest,
         AnalysisResult,
+        AudioAnalysisRequest,
         CompletionPayload,
         DecisionReceipt,
         DedupeDecision,
@@ -30,43 +34,52 @@ with workflow.unsafe.imports_passed_through():
         DownloadedObject,
         DownloadRequest,
         DuplicateDeletedResult,
+        DuplicateFileRequest,
         FailureResult,
         HashCheckPayload,
+        HashRequest,
         Stage,
         StemIngestInput,
         StemOutcome,
+        StemPolicy,
         StemStatus,
-        WebhookDelivery,
         WebhookKind,
     )
-    from workflows.search_attributes import ERROR_CODE, STAGE
+    from waveflow.settings import Settings
+    from workflows.search_attributes import ERROR_CODE, TRACK_ID, USER_ID
+    from workflows.steps import (
+        ANALYSIS_HEARTBEAT,
+        DOWNLOAD_HEARTBEAT,
+        HOST_PICKUP_TIMEOUT,
+        SHORT_STEP,
+        WAITED,
+        StepFailedError,
+        deliver_outcome,
+        deliver_webhook,
+        enter_stage,
+        fail_run,
+        remove_temp_files,
+        run_activity,
+    )
 
-IO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                       maximum_interval=timedelta(seconds=60))
-STEP_DEADLINE = timedelta(hours=1)
-HOST_PICKUP_TIMEOUT = timedelta(minutes=1)
-ANALYSIS_HEARTBEAT = timedelta(seconds=10)
-DOWNLOAD_HEARTBEAT = timedelta(seconds=15)
-SHORT_STEP = timedelta(seconds=60)
-CANCELLED = "cancelled"
 ANALYSIS_REMOVES_DOWNLOAD = "analysis-removes-its-download"
 """Patch: on the success path the analysis removes the downloaded file itself, one activity fewer per stem."""
 HASH_CHECK_RUNS_LOCALLY = "hash-check-runs-as-local-activity"
 """Patch: the hash-check webhook runs as a local activity, in the workflow task that asks for it: a POST of a few
 milliseconds needs no task queue, and it saves an activity task and a workflow task. Its body is rebuilt the same
 if that workflow task is retried; the completion's is not (its timestamp is the task's), so it stays an activity."""
-WAITED = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-"""For steps that write: a cancelled stem ends only once they stopped, so nothing is written after its end."""
+
+TASK_ID_MEMO = "taskId"
+"""Memo of a stem run: the message that started it, so that its redelivery never starts another run."""
+RERUNNABLE = {WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.CANCELED, WorkflowExecutionStatus.TERMINATED,
+              WorkflowExecutionStatus.TIMED_OUT}
+
+if TYPE_CHECKING:
+    from temporalio.client import Client, WorkflowHandle
 
 
 def workflow_id_for(stem_id: str) -> str:
     return f"stem-{stem_id}"
-
-
-class StemFailedError(Exception):
-    def __init__(self, failure: FailureResult) -> None:
-        super().__init__(failure.error)
-        self.failure = failure
 
 
 @workflow.defn(name="StemIngestWorkflow")
@@ -135,20 +148,22 @@ class StemIngestWorkflow:
                 result = await self._analyse(downloaded, decision)
             self._status.result = result
             completion = self._completion("SUCCESS", result, started)
-        except StemFailedError as failed:
+        except StepFailedError as failed:
             completion = self._failed(failed.failure, started)
         except asyncio.CancelledError:
             completion = self._failed(FailureResult(error="the stem was cancelled; the original file is kept",
-                                                    error_code=CANCELLED), started)
+                                                    error_code=ErrorCode.CANCELLED), started)
         if downloaded is not None and not self._download_removed:
-            await self._remove_temp_files(downloaded)
+            await remove_temp_files(self._status.stem_id, downloaded.host_task_queue, "stem")
         self._enter(Stage.SENDING_COMPLETION)
         try:
-            await self._deliver_completion(completion)
-        except StemFailedError as failed:
+            await deliver_outcome(WebhookKind.COMPLETION, completion.model_dump(mode="json"),
+                                  timeout_seconds=params.policy.webhook_timeout_seconds,
+                                  retry_horizon_seconds=params.policy.webhook_retry_horizon_seconds)
+        except StepFailedError as failed:
             self._status.error = failed.failure
             self._enter(Stage.FAILED)
-            raise ApplicationError(failed.failure.error, type=failed.failure.error_code, non_retryable=True) from None
+            fail_run(failed.failure)
         meter = workflow.metric_meter()
         meter.create_counter("waveflow_stems_completed", "Stems that ended, by outcome").add(
             1, {"outcome": completion.status.lower()})
@@ -164,13 +179,6 @@ class StemIngestWorkflow:
         self._status.error = failure
         return self._completion("FAILURE", failure, started)
 
-    async def _deliver_completion(self, completion: CompletionPayload) -> None:
-        body = completion.model_dump(mode="json")
-        try:
-            await self._deliver(WebhookKind.COMPLETION, body)
-        except asyncio.CancelledError:  # the work is over either way: the server must still hear how it ended
-            await self._deliver(WebhookKind.COMPLETION, body)
-
     def _end_failed(self) -> NoReturn:
         """After the FAILURE webhook: a late decision starts the decision-only run; otherwise the run fails (red in
         the UI, found by `ExecutionStatus='Failed'`, re-runnable) or, when cancelled, ends cancelled."""
@@ -179,22 +187,19 @@ class StemIngestWorkflow:
         self._enter(Stage.FAILED)
         if self._input.policy.search_attributes:
             workflow.upsert_search_attributes([ERROR_CODE.value_set(failure.error_code)])
-        if failure.error_code == DecisionTimeoutError.code and self._decision is not None:
+        if failure.error_code == ErrorCode.DECISION_TIMEOUT and self._decision is not None:
             workflow.continue_as_new(self._input.model_copy(update={"send_hash_check": False,
                                                                    "decision": self._decision}))
-        if failure.error_code == CANCELLED:
+        if failure.error_code == ErrorCode.CANCELLED:
             raise asyncio.CancelledError(failure.error)
-        raise ApplicationError(failure.error, type=failure.error_code, non_retryable=True)
+        fail_run(failure)
 
     def _enter(self, stage: Stage) -> None:
-        self._status.stage = stage
-        workflow.set_current_details(f"**Stage:** {stage.value}")
-        if self._input.policy.search_attributes:
-            workflow.upsert_search_attributes([STAGE.value_set(stage.value)])
+        enter_stage(self._status, stage, search_attributes=self._input.policy.search_attributes)
 
     async def _download(self) -> DownloadedObject:
         request = self._input.request
-        downloaded = await self._activity(
+        downloaded = await run_activity(
             S3Activities.download_and_hash,
             DownloadRequest(stem_id=request.stemId, key=request.filepath,
                             max_size_bytes=self._input.policy.max_file_size_bytes),
@@ -218,16 +223,16 @@ class StemIngestWorkflow:
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=timedelta(seconds=timeout))
         except builtins.TimeoutError:
-            raise StemFailedError(FailureResult(
+            raise StepFailedError(FailureResult(
                 error=f"no duplicate decision arrived within {timeout:g} s; the original file is kept",
-                error_code=DecisionTimeoutError.code)) from None
+                error_code=ErrorCode.DECISION_TIMEOUT)) from None
         assert self._decision is not None
         return self._decision
 
     async def _delete(self, downloaded: DownloadedObject, decision: DedupeDecision) -> DuplicateDeletedResult:
         self._enter(Stage.DELETING_DUPLICATE)
         request = self._input.request
-        await self._activity(S3Activities.delete_duplicate, DeleteRequest(
+        await run_activity(S3Activities.delete_duplicate, DeleteRequest(
             stem_id=request.stemId, stem_key=request.filepath, decided_key=decision.filepath,
             computed_sha256=downloaded.sha256, decided_sha256=decision.audio_hash, etag=downloaded.etag,
             allowed_prefixes=self._input.policy.delete_allowed_prefixes), start_to_close_timeout=SHORT_STEP,
@@ -246,21 +251,21 @@ class StemIngestWorkflow:
             detail_key=f"waveforms/{request.stemId}_waveform_{stamp}.dat",
             created_at=workflow.now().isoformat(), remove_downloaded=self._analysis_removes_download)
         try:
-            outcome = await self._activity(AudioActivities.analyse_audio, analyse,
-                                           task_queue=downloaded.host_task_queue,
-                                           schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
-                                           heartbeat_timeout=ANALYSIS_HEARTBEAT, cancellation_type=WAITED,
-                                           summary=f"analyse into {analyse.num_peaks} peaks")
+            outcome = await run_activity(AudioActivities.analyse_audio, analyse,
+                                         task_queue=downloaded.host_task_queue,
+                                         schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
+                                         heartbeat_timeout=ANALYSIS_HEARTBEAT, cancellation_type=WAITED,
+                                         summary=f"analyse into {analyse.num_peaks} peaks")
             self._download_removed = self._analysis_removes_download
-        except StemFailedError as failed:
-            if failed.failure.error_code != "host_unavailable":
+        except StepFailedError as failed:
+            if failed.failure.error_code != ErrorCode.HOST_UNAVAILABLE:
                 raise
             workflow.logger.info("host %s did not pick up the analysis; fetching on any worker",
                                  downloaded.host_task_queue)
             analyse.downloaded = None
-            outcome = await self._activity(AudioActivities.analyse_audio, analyse,
-                                           heartbeat_timeout=ANALYSIS_HEARTBEAT, cancellation_type=WAITED,
-                                           summary="analyse on any worker (fetched again)")
+            outcome = await run_activity(AudioActivities.analyse_audio, analyse,
+                                         heartbeat_timeout=ANALYSIS_HEARTBEAT, cancellation_type=WAITED,
+                                         summary="analyse on any worker (fetched again)")
         return AnalysisResult(audio_data_hash=downloaded.sha256, waveform_data_path=outcome.waveform_data_path,
                               file_size=downloaded.size, duration=outcome.duration,
                               sample_rate=outcome.sample_rate, num_peaks=outcome.num_peaks,
@@ -268,61 +273,10 @@ class StemIngestWorkflow:
                               waveform_detail_path=outcome.waveform_detail_path)
 
     async def _deliver(self, kind: WebhookKind, body: dict[str, object]) -> None:
-        info = workflow.info()
-        delivery = WebhookDelivery(kind=kind, body=body,
-                                   idempotency_key=f"{info.workflow_id}:{info.run_id}:{kind.value}")
         policy = self._input.policy
-        # One attempt is one POST bounded by the HTTP timeout; a lost worker is noticed soon after.
-        attempt_deadline = timedelta(seconds=2 * policy.webhook_timeout_seconds + 5)
-        await self._activity(WebhookActivities.send_webhook, delivery,
-                             schedule_to_close_timeout=timedelta(seconds=policy.webhook_retry_horizon_seconds),
-                             start_to_close_timeout=attempt_deadline, summary=f"{kind.value} webhook",
-                             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                                                      maximum_interval=timedelta(minutes=10)),
-                             local=kind is WebhookKind.HASH_CHECK and self._hash_check_runs_locally)
-
-    async def _remove_temp_files(self, downloaded: DownloadedObject) -> None:
-        try:
-            await workflow.execute_activity(TempActivities.remove_stem_files, self._status.stem_id,
-                                            task_queue=downloaded.host_task_queue,
-                                            schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
-                                            start_to_close_timeout=timedelta(seconds=30),
-                                            retry_policy=RetryPolicy(maximum_attempts=3),
-                                            summary="remove this stem's temp files")
-        except ActivityError:
-            workflow.logger.warning("temp files of %s stay for the periodic sweep on %s",
-                                    self._status.stem_id, downloaded.host_task_queue)
-
-    async def _activity(self, method: Callable[..., Any], argument: BaseModel, *, task_queue: str | None = None,
-                        schedule_to_start_timeout: timedelta | None = None,
-                        schedule_to_close_timeout: timedelta = STEP_DEADLINE,
-                        start_to_close_timeout: timedelta | None = None,
-                        heartbeat_timeout: timedelta | None = None,
-                        retry_policy: RetryPolicy = IO_RETRY, summary: str | None = None,
-                        cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
-                        local: bool = False) -> Any:
-        """Runs one activity; a failure it cannot recover from becomes a StemFailedError with a readable reason.
-
-        `local` runs it in this worker's workflow task (no task queue, host or heartbeat): for short steps only."""
-        options: dict[str, Any] = dict(
-            schedule_to_close_timeout=schedule_to_close_timeout,
-            start_to_close_timeout=start_to_close_timeout or schedule_to_close_timeout,
-            retry_policy=retry_policy, summary=summary, cancellation_type=cancellation_type)
-        try:
-            if local:
-                return await workflow.execute_local_activity_method(method, argument, **options)
-            return await workflow.execute_activity_method(
-                method, argument, task_queue=task_queue, schedule_to_start_timeout=schedule_to_start_timeout,
-                heartbeat_timeout=heartbeat_timeout, **options)
-        except ActivityError as error:
-            cause: BaseException | None = error.cause
-        except (ApplicationError, TimeoutError, CancelledError) as error:
-            if not local:
-                raise
-            cause = error  # a local activity's failure reaches the workflow without the ActivityError around it
-        if isinstance(cause, CancelledError):
-            raise asyncio.CancelledError(cause.message)
-        raise StemFailedError(failure_of(cause))
+        await deliver_webhook(kind, body, timeout_seconds=policy.webhook_timeout_seconds,
+                              retry_horizon_seconds=policy.webhook_retry_horizon_seconds,
+                              local=kind is WebhookKind.HASH_CHECK and self._hash_check_runs_locally)
 
     def _completion(self, status: Literal["SUCCESS", "FAILURE"],
                     result: AnalysisResult | DuplicateDeletedResult | FailureResult,
@@ -345,15 +299,65 @@ def _ending(result: AnalysisResult | DuplicateDeletedResult | FailureResult) -> 
     return "analysed" if isinstance(result, AnalysisResult) else "duplicate_deleted"
 
 
-def failure_of(cause: BaseException | None) -> FailureResult:
-    """A readable failure from what made an activity fail (ActivityError.cause)."""
-    if isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
-        return FailureResult(error="the host holding the file did not pick up the step", error_code="host_unavailable")
-    if isinstance(cause, TimeoutError):
-        last = cause.cause.message if isinstance(cause.cause, ApplicationError) else "no answer"
-        return FailureResult(error=f"gave up after retrying until the step's deadline; last error: {last}",
-                             error_code="timeout")
-    if isinstance(cause, ApplicationError):
-        code = cause.type if cause.non_retryable and cause.type else WaveFlowError.code
-        return FailureResult(error=cause.message, error_code=code)
-    return FailureResult(error=str(cause or "the step failed without a reason"), error_code=WaveFlowError.code)
+
+def stem_policy(settings: Settings) -> StemPolicy:
+    return StemPolicy(decision_timeout_seconds=settings.dedupe_decision_timeout_seconds,
+                      webhook_retry_horizon_seconds=settings.webhook_retry_horizon_seconds,
+                      webhook_timeout_seconds=settings.webhook_timeout_seconds,
+                      default_num_peaks=settings.default_num_peaks,
+                      detail_samples_per_pixel=settings.detail_samples_per_pixel,
+                      max_file_size_bytes=settings.max_file_size_bytes,
+                      delete_allowed_prefixes=settings.s3_delete_allowed_prefixes,
+                      search_attributes=settings.temporal_search_attributes)
+
+
+async def start_stem(client: Client, settings: Settings, parsed: ParsedMessage,
+                     task_id: str) -> WorkflowHandle[Any, Any] | None:
+    """A hash request starts `stem-<stemId>`; a duplicate or analysis request delivers its decision, starting
+    the stem with it when no run waits for it (a decision-only run, which sends no hash-check)."""
+    request = parsed.request
+    if isinstance(request, HashRequest):
+        return await _start_or_join(client, settings, StemIngestInput(request=request, policy=stem_policy(settings)),
+                                    task_id)
+    if not isinstance(request, DuplicateFileRequest | AudioAnalysisRequest):
+        raise PoisonMessageError(f"{parsed.task.value} carries no request")
+    duplicate = isinstance(request, DuplicateFileRequest)
+    decision = DedupeDecision(duplicate=duplicate, filepath=request.filepath, audio_hash=request.audio_hash,
+                              num_peaks=None if duplicate else request.num_peaks,
+                              upstream_id=None if duplicate else request.upstreamId)
+    stem = HashRequest.model_validate(request.model_dump(exclude={"audio_hash", "num_peaks", "upstreamId"}))
+    start = StemIngestInput(request=stem, policy=stem_policy(settings), send_hash_check=False)
+    return await _start_or_join(client, settings, start, task_id, decision)
+
+
+async def _start_or_join(client: Client, settings: Settings, start: StemIngestInput, task_id: str,
+                         decision: DedupeDecision | None = None) -> WorkflowHandle[Any, Any] | None:
+    """Starts `stem-<stemId>`, joins its running run, or, when its last run did not succeed and this is a new
+    message (not a redelivery of the one that started that run), runs it again."""
+    request = start.request
+    workflow_id = workflow_id_for(request.stemId)
+    summary = (f"{request.original_filename or request.filepath} · user {request.userId or '-'}"
+               f" · track {request.trackId or '-'}")
+    attributes = TypedSearchAttributes([
+        SearchAttributePair(key, value) for key, value in ((USER_ID, request.userId), (TRACK_ID, request.trackId))
+        if value]) if start.policy.search_attributes else None
+
+    async def start_run(reuse: WorkflowIDReusePolicy) -> WorkflowHandle[Any, Any]:
+        return await client.start_workflow(
+            StemIngestWorkflow.run, start, id=workflow_id, task_queue=settings.temporal_task_queue,
+            id_reuse_policy=reuse, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, static_summary=summary,
+            search_attributes=attributes, memo={TASK_ID_MEMO: task_id},
+            start_signal="decide" if decision else None, start_signal_args=[decision] if decision else [],
+            rpc_timeout=settings.temporal_rpc_timeout)
+
+    try:
+        return await start_run(WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    except WorkflowAlreadyStartedError:
+        pass
+    last_run = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=settings.temporal_rpc_timeout)
+    if last_run.status not in RERUNNABLE or (await last_run.memo()).get(TASK_ID_MEMO) == task_id:
+        return None
+    try:
+        return await start_run(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
+    except WorkflowAlreadyStartedError:  # succeeded meanwhile, or another bridge started the re-run
+        return None

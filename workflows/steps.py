@@ -1,0 +1,141 @@
+"""The steps every WaveFlow workflow takes the same way: running an activity with its failure made readable,
+delivering a webhook under its idempotency key, removing a host's temp files, reporting the stage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, NoReturn, Protocol
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError, TimeoutType
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from activities.temp import TempActivities
+    from activities.webhooks import WebhookActivities
+    from waveflow.errors import ErrorCode
+    from waveflow.models import FailureResult, WebhookDelivery, WebhookKind
+    from workflows.search_attributes import STAGE
+
+IO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                       maximum_interval=timedelta(seconds=60))
+WEBHOOK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                            maximum_interval=timedelta(minutes=10))
+STEP_DEADLINE = timedelta(hours=1)
+HOST_PICKUP_TIMEOUT = timedelta(minutes=1)
+ANALYSIS_HEARTBEAT = timedelta(seconds=10)
+DOWNLOAD_HEARTBEAT = timedelta(seconds=15)
+SHORT_STEP = timedelta(seconds=60)
+WAITED = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+"""For steps that write: a cancelled run ends only once they stopped, so nothing is written after its end."""
+
+
+class StepFailedError(Exception):
+    """A step failed for good; `failure` is what the completion webhook says."""
+
+    def __init__(self, failure: FailureResult) -> None:
+        super().__init__(failure.error)
+        self.failure = failure
+
+
+def fail_run(failure: FailureResult) -> NoReturn:
+    """Ends the run Failed (red in the UI, found by `ExecutionStatus='Failed'`, re-runnable), typed by its code."""
+    raise ApplicationError(failure.error, type=failure.error_code, non_retryable=True)
+
+
+async def run_activity(method: Callable[..., Any], argument: BaseModel | str | None, *,
+                       task_queue: str | None = None, schedule_to_start_timeout: timedelta | None = None,
+                       schedule_to_close_timeout: timedelta = STEP_DEADLINE,
+                       start_to_close_timeout: timedelta | None = None, heartbeat_timeout: timedelta | None = None,
+                       retry_policy: RetryPolicy = IO_RETRY, summary: str | None = None,
+                       cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+                       local: bool = False) -> Any:
+    """Runs one activity; a failure it cannot recover from becomes a StepFailedError with a readable reason, a
+    cancellation an asyncio.CancelledError.
+
+    `local` runs it in this worker's workflow task (no task queue, host or heartbeat): for short steps only."""
+    arguments = [] if argument is None else [argument]
+    options: dict[str, Any] = dict(
+        schedule_to_close_timeout=schedule_to_close_timeout,
+        start_to_close_timeout=start_to_close_timeout or schedule_to_close_timeout,
+        retry_policy=retry_policy, summary=summary, cancellation_type=cancellation_type)
+    try:
+        if local:
+            return await workflow.execute_local_activity_method(method, *arguments, **options)
+        return await workflow.execute_activity_method(
+            method, *arguments, task_queue=task_queue, schedule_to_start_timeout=schedule_to_start_timeout,
+            heartbeat_timeout=heartbeat_timeout, **options)
+    except ActivityError as error:
+        cause: BaseException | None = error.cause
+    except (ApplicationError, TimeoutError, CancelledError) as error:
+        if not local:
+            raise
+        cause = error  # a local activity's failure reaches the workflow without the ActivityError around it
+    if isinstance(cause, CancelledError):
+        raise asyncio.CancelledError(cause.message)
+    raise StepFailedError(failure_of(cause))
+
+
+async def deliver_webhook(kind: WebhookKind, body: dict[str, object], *, timeout_seconds: float,
+                          retry_horizon_seconds: float, local: bool = False) -> None:
+    """POSTs one webhook, retried until the horizon under one idempotency key for this run and kind."""
+    info = workflow.info()
+    delivery = WebhookDelivery(kind=kind, body=body, idempotency_key=f"{info.workflow_id}:{info.run_id}:{kind.value}")
+    # One attempt is one POST bounded by the HTTP timeout; a lost worker is noticed soon after.
+    await run_activity(WebhookActivities.send_webhook, delivery,
+                       schedule_to_close_timeout=timedelta(seconds=retry_horizon_seconds),
+                       start_to_close_timeout=timedelta(seconds=2 * timeout_seconds + 5),
+                       summary=f"{kind.value} webhook", retry_policy=WEBHOOK_RETRY, local=local)
+
+
+async def deliver_outcome(kind: WebhookKind, body: dict[str, object], *, timeout_seconds: float,
+                          retry_horizon_seconds: float) -> None:
+    """The webhook that says how a run ended, sent even when the run is cancelled while sending it: the work is
+    over either way, and the server must still hear how it ended."""
+    try:
+        await deliver_webhook(kind, body, timeout_seconds=timeout_seconds, retry_horizon_seconds=retry_horizon_seconds)
+    except asyncio.CancelledError:
+        await deliver_webhook(kind, body, timeout_seconds=timeout_seconds, retry_horizon_seconds=retry_horizon_seconds)
+
+
+async def remove_temp_files(temp_id: str, host_task_queue: str, what: str) -> None:
+    """On the host that holds them; a host that is gone leaves them to its periodic sweep."""
+    try:
+        await workflow.execute_activity_method(TempActivities.remove_stem_files, temp_id, task_queue=host_task_queue,
+                                               schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
+                                               start_to_close_timeout=timedelta(seconds=30),
+                                               retry_policy=RetryPolicy(maximum_attempts=3),
+                                               summary=f"remove this {what}'s temp files")
+    except ActivityError:
+        workflow.logger.warning("temp files of %s stay for the periodic sweep on %s", temp_id, host_task_queue)
+
+
+class HasStage(Protocol):
+    stage: Any
+
+
+def enter_stage(status: HasStage, stage: Any, *, search_attributes: bool = False) -> None:
+    """The stage in the `status` query, the UI's current details and, when on, the WaveFlowStage attribute."""
+    status.stage = stage
+    workflow.set_current_details(f"**Stage:** {stage.value}")
+    if search_attributes:
+        workflow.upsert_search_attributes([STAGE.value_set(stage.value)])
+
+
+def failure_of(cause: BaseException | None) -> FailureResult:
+    """A readable failure from what made an activity fail (ActivityError.cause)."""
+    if isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
+        return FailureResult(error="the host holding the file did not pick up the step",
+                             error_code=ErrorCode.HOST_UNAVAILABLE)
+    if isinstance(cause, TimeoutError):
+        last = cause.cause.message if isinstance(cause.cause, ApplicationError) else "no answer"
+        return FailureResult(error=f"gave up after retrying until the step's deadline; last error: {last}",
+                             error_code=ErrorCode.TIMEOUT)
+    if isinstance(cause, ApplicationError):
+        code = cause.type if cause.non_retryable and cause.type else ErrorCode.WAVEFLOW_ERROR
+        return FailureResult(error=cause.message, error_code=code)
+    return FailureResult(error=str(cause or "the step failed without a reason"), error_code=ErrorCode.WAVEFLOW_ERROR)
