@@ -11,10 +11,8 @@ from activities.errors import as_application_errors
 from activities.heartbeats import CpuSlots, ProgressBeat
 from activities.metrics import count, observe
 from activities.s3 import S3Activities
-from waveflow.audio.analysis import AudioAnalysis, Progress, analyse_file
-from waveflow.audio.waveform import waveform_document
-from waveflow.errors import InvalidRequestError
-from waveflow.models import AnalyseRequest, AnalysisOutcome, DownloadedObject
+from waveflow.audio.analysis import Progress, analyse_file
+from waveflow.models import AnalyseRequest, AnalysisOutcome
 from waveflow.tempfiles import TempArea, no_space_is_retryable
 
 
@@ -29,7 +27,8 @@ class AudioActivities:
         with as_application_errors():
             started = time.monotonic()
             beat = ProgressBeat()
-            source, fetched_here = self._local_copy(request)
+            source, fetched_here = self._s3.local_copy(request.stem_id, request.key, request.downloaded,
+                                                       request.expected_sha256, request.max_size_bytes)
             detail_path = self._temp.new_path(request.stem_id, "dat")
             try:
                 with (self._temp.lease(Path(source.local_path)), no_space_is_retryable(detail_path),
@@ -38,7 +37,8 @@ class AudioActivities:
                                             detail_samples_per_pixel=request.detail_samples_per_pixel,
                                             detail_output=detail, progress=_heartbeat_progress(beat))
                 beat({"stage": "uploading", "seconds_analysed": analysis.duration})
-                self._upload(request, analysis, detail_path)
+                self._s3.upload_waveform(analysis, request.created_at, request.waveform_key, detail_path,
+                                         request.detail_key)
             finally:
                 detail_path.unlink(missing_ok=True)
                 if fetched_here:
@@ -53,30 +53,6 @@ class AudioActivities:
                                    channels=analysis.channels, frames=analysis.frames,
                                    num_peaks=len(analysis.peaks), format=analysis.format.value,
                                    waveform_data_path=request.waveform_key, waveform_detail_path=request.detail_key)
-
-    def _local_copy(self, request: AnalyseRequest) -> tuple[DownloadedObject, bool]:
-        """The downloaded file when it is still on this host, else the object fetched again and re-verified."""
-        downloaded = request.downloaded
-        if downloaded is not None and self._temp.contains(Path(downloaded.local_path)) \
-                and Path(downloaded.local_path).is_file():
-            return downloaded, False
-        activity.logger.info("local copy of %s is not on this host; fetching it again", request.key)
-        fetched = self._s3.fetch(request.stem_id, request.key, request.max_size_bytes)
-        if fetched.sha256 != request.expected_sha256:
-            Path(fetched.local_path).unlink(missing_ok=True)
-            raise InvalidRequestError(
-                f"the file {request.key!r} changed after it was hashed (SHA-256 {fetched.sha256}, "
-                f"expected {request.expected_sha256})"
-            )
-        return fetched, True
-
-    def _upload(self, request: AnalyseRequest, analysis: AudioAnalysis, detail_path: Path) -> None:
-        document = waveform_document(peaks=analysis.peaks, duration=analysis.duration,
-                                     sample_rate=analysis.sample_rate, samples_per_pixel=analysis.samples_per_pixel,
-                                     pixel_min=analysis.pixel_min, pixel_max=analysis.pixel_max,
-                                     created_at=request.created_at)
-        self._s3.upload_json(document, request.waveform_key)
-        self._s3.upload_file(detail_path, request.detail_key, "application/octet-stream")
 
 
 def _heartbeat_progress(beat: ProgressBeat) -> Progress:

@@ -16,9 +16,7 @@ from activities.heartbeats import CpuSlots, ProgressBeat
 from activities.metrics import count
 from activities.s3 import S3Activities
 from waveflow.audio.mix import ChannelMode, MixedAudio, MixOptions, MixProgress, OutputFormat, mix_files
-from waveflow.audio.waveform import waveform_document
-from waveflow.errors import InvalidRequestError
-from waveflow.models import DownloadedObject, MixJob, MixOutcome, MixOutputKeys, MixStemSource
+from waveflow.models import MixJob, MixOutcome, MixOutputKeys
 from waveflow.settings import Settings
 from waveflow.tempfiles import TempArea, no_space_is_retryable
 
@@ -42,7 +40,9 @@ class MixingActivities:
         with as_application_errors(), contextlib.ExitStack() as cleanup:
             stems = []
             for stem in job.stems:
-                local, fetched_here = self._local_copy(job, stem)
+                local, fetched_here = self._s3_activities.local_copy(job.temp_id, stem.key, stem.downloaded,
+                                                                     stem.expected_sha256,
+                                                                     job.policy.max_file_size_bytes)
                 path = Path(local.local_path)
                 if fetched_here:
                     cleanup.callback(path.unlink, missing_ok=True)
@@ -80,28 +80,10 @@ class MixingActivities:
     def _arn(self, key: str) -> str:
         return s3_arn(self._settings.aws_region, self._settings.s3_bucket_name, key)
 
-    def _local_copy(self, job: MixJob, stem: MixStemSource) -> tuple[DownloadedObject, bool]:
-        """The downloaded file when it is on this host, else the object fetched again (and checked against the
-        hash its download reported, when there was one)."""
-        downloaded = stem.downloaded
-        if downloaded is not None and self._temp.contains(Path(downloaded.local_path)) \
-                and Path(downloaded.local_path).is_file():
-            return downloaded, False
-        activity.logger.info("stem %s is not on this host; fetching it", stem.key)
-        fetched = self._s3_activities.fetch(job.temp_id, stem.key, job.policy.max_file_size_bytes)
-        if stem.expected_sha256 is not None and fetched.sha256 != stem.expected_sha256:
-            Path(fetched.local_path).unlink(missing_ok=True)
-            raise InvalidRequestError(f"stem {stem.key} changed after it was hashed (SHA-256 {fetched.sha256}, "
-                                      f"expected {stem.expected_sha256})")
-        return fetched, True
-
     def _upload(self, job: MixJob, mixed: MixedAudio, mixed_path: Path, detail_path: Path,
                 output_format: OutputFormat) -> None:
-        document = waveform_document(peaks=mixed.peaks, duration=mixed.duration, sample_rate=mixed.sample_rate,
-                                     samples_per_pixel=mixed.samples_per_pixel, pixel_min=mixed.pixel_min,
-                                     pixel_max=mixed.pixel_max, created_at=job.created_at)
-        self._s3_activities.upload_json(document, job.outputs.waveform_key)
-        self._s3_activities.upload_file(detail_path, job.outputs.detail_key, "application/octet-stream")
+        self._s3_activities.upload_waveform(mixed, job.created_at, job.outputs.waveform_key, detail_path,
+                                            job.outputs.detail_key)
         # A mix can be hundreds of MB: the upload heartbeats as botocore reads it, so a slow S3 is not a dead host.
         with mixed_path.open("rb") as body, denied_as("s3:PutObject", self._arn(job.outputs.mixed_key)):
             self._s3.put_object(Bucket=self._settings.s3_bucket_name, Key=job.outputs.mixed_key,

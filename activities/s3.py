@@ -15,6 +15,7 @@ from activities.aws_access import denied_as, error_code, is_access_denied, s3_ar
 from activities.errors import as_application_errors
 from activities.heartbeats import ProgressBeat, heartbeat_while
 from activities.metrics import count
+from waveflow.audio.waveform import Waveform, waveform_document
 from waveflow.deletion import check_duplicate_delete
 from waveflow.errors import (
     AccessDeniedError,
@@ -110,6 +111,31 @@ class S3Activities:
     def download_and_hash(self, request: DownloadRequest) -> DownloadedObject:
         with as_application_errors():
             return self.fetch(request.stem_id, request.key, request.max_size_bytes)
+
+    def local_copy(self, owner_id: str, key: str, downloaded: DownloadedObject | None, expected_sha256: str | None,
+                   max_size_bytes: int) -> tuple[DownloadedObject, bool]:
+        """The downloaded file when it is still on this host, else the object fetched again and checked against
+        the hash its download reported (when there was one); the flag says whether it was fetched here."""
+        if downloaded is not None and self._temp.contains(Path(downloaded.local_path)) \
+                and Path(downloaded.local_path).is_file():
+            return downloaded, False
+        activity.logger.info("local copy of %s is not on this host; fetching it again", key)
+        fetched = self.fetch(owner_id, key, max_size_bytes)
+        if expected_sha256 is not None and fetched.sha256 != expected_sha256:
+            Path(fetched.local_path).unlink(missing_ok=True)
+            raise InvalidRequestError(f"the file {key!r} changed after it was hashed (SHA-256 {fetched.sha256}, "
+                                      f"expected {expected_sha256})")
+        return fetched, True
+
+    def upload_waveform(self, waveform: Waveform, created_at: str, waveform_key: str, detail_path: Path,
+                        detail_key: str) -> None:
+        """The waveform JSON and, beside it, the zoomable `.dat` level the analysis wrote to `detail_path`."""
+        self.upload_json(waveform_document(peaks=waveform.peaks, duration=waveform.duration,
+                                           sample_rate=waveform.sample_rate,
+                                           samples_per_pixel=waveform.samples_per_pixel,
+                                           pixel_min=waveform.pixel_min, pixel_max=waveform.pixel_max,
+                                           created_at=created_at), waveform_key)
+        self.upload_file(detail_path, detail_key, "application/octet-stream")
 
     def upload_json(self, document: dict[str, object], key: str) -> None:
         """A waveform document is bounded (at most 2 * num_peaks pixels): encoded in one C call, sent from memory."""

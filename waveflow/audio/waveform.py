@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import threading
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 
@@ -25,6 +25,17 @@ def normalised_peaks(absolute_maxima: np.ndarray) -> list[float]:
     if loudest == 0:
         return [0.0] * len(absolute_maxima)
     return np.round(absolute_maxima / loudest, 4).tolist()
+
+
+class Waveform(Protocol):
+    """What an analysis and a mixdown both end with: the figures of the waveform JSON."""
+
+    peaks: list[float]
+    duration: float
+    sample_rate: int
+    samples_per_pixel: int
+    pixel_min: np.ndarray
+    pixel_max: np.ndarray
 
 
 def waveform_document(*, peaks: list[float], duration: float, sample_rate: int, samples_per_pixel: int,
