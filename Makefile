@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCK := $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet
 
-.PHONY: install run test test-lowest lint lock schemas bench
+.PHONY: install run test test-fast test-lowest lint lock schemas bench
 
 # The development set exactly as locked, then the project itself without its dependencies.
 $(STAMP): pyproject.toml requirements/dev.txt
@@ -19,10 +19,14 @@ install: $(STAMP)
 run: install
 	$(PY) -m devstack.demo
 
+# Both tiers: the fast one (domain, parsing, audio engine, replay, workflow logic on the dev server) and the stack.
 test: install
 	$(PY) -m pytest -q --durations=15
 
-# The lowest versions pyproject.toml allows, in a venv of their own: the runtime set alone, then the fast suite.
+test-fast: install
+	$(PY) -m pytest -q -m "not stack"
+
+# The lowest versions pyproject.toml allows, in a venv of their own: the runtime set alone, then the fast tier.
 test-lowest: install
 	VENV=$(VENV) .ci/lowest-versions
 

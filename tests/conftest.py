@@ -27,6 +27,22 @@ from waveflow.settings import Settings
 from worker import running_workers
 
 
+STACK_FIXTURES = {"local_aws", "stack", "services", "iam_world", "embedded", "kit", "demo"}
+"""Fixtures that bring up the embedded stack's outer parts (moto, WaveFlow processes, Node, a browser): a test
+that uses one is in the stack tier. The Temporal dev server alone does not: workflow logic on it is fast."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "stack: needs moto, WaveFlow processes, Node, a browser or a container "
+                                       "engine (the fast tier, `make test-fast`, is every other test)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
+
+
 @pytest.fixture(scope="session")
 def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalDevServer]:
     monkeypatch = pytest.MonkeyPatch()

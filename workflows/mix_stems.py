@@ -146,14 +146,8 @@ class MixStemsWorkflow:
         if webhook.status == "FAILURE" and outputs_may_exist:
             await self._discard(outputs)
         self._enter(MixStage.SENDING_WEBHOOK)
-        try:
-            await deliver_outcome(WebhookKind.MIXING_COMPLETE, webhook.model_dump(mode="json"),
-                                  timeout_seconds=params.policy.webhook_timeout_seconds,
-                                  retry_horizon_seconds=params.policy.webhook_retry_horizon_seconds)
-        except StepFailedError as failed:
-            self._status.error = failed.failure
-            self._enter(MixStage.FAILED)
-            fail_run(failed.failure)
+        await deliver_outcome(WebhookKind.MIXING_COMPLETE, webhook.model_dump(mode="json"), params.policy,
+                              self._status, MixStage.FAILED)
         workflow.metric_meter().create_counter(
             "waveflow_mixes_completed", "Mixdowns that ended, by outcome").add(1, {"outcome": webhook.status.lower()})
         if webhook.result is not None:

@@ -156,14 +156,8 @@ class StemIngestWorkflow:
         if downloaded is not None and not self._download_removed:
             await remove_temp_files(self._status.stem_id, downloaded.host_task_queue, "stem")
         self._enter(Stage.SENDING_COMPLETION)
-        try:
-            await deliver_outcome(WebhookKind.COMPLETION, completion.model_dump(mode="json"),
-                                  timeout_seconds=params.policy.webhook_timeout_seconds,
-                                  retry_horizon_seconds=params.policy.webhook_retry_horizon_seconds)
-        except StepFailedError as failed:
-            self._status.error = failed.failure
-            self._enter(Stage.FAILED)
-            fail_run(failed.failure)
+        await deliver_outcome(WebhookKind.COMPLETION, completion.model_dump(mode="json"), params.policy,
+                              self._status, Stage.FAILED, search_attributes=params.policy.search_attributes)
         meter = workflow.metric_meter()
         meter.create_counter("waveflow_stems_completed", "Stems that ended, by outcome").add(
             1, {"outcome": completion.status.lower()})

@@ -92,14 +92,34 @@ async def deliver_webhook(kind: WebhookKind, body: dict[str, object], *, timeout
                        summary=f"{kind.value} webhook", retry_policy=WEBHOOK_RETRY, local=local)
 
 
-async def deliver_outcome(kind: WebhookKind, body: dict[str, object], *, timeout_seconds: float,
-                          retry_horizon_seconds: float) -> None:
-    """The webhook that says how a run ended, sent even when the run is cancelled while sending it: the work is
-    over either way, and the server must still hear how it ended."""
+class WebhookPolicy(Protocol):
+    webhook_timeout_seconds: float
+    webhook_retry_horizon_seconds: float
+
+
+class RunStatus(Protocol):
+    """What a workflow's `status` query returns: its stage and, once it failed, the failure."""
+
+    stage: Any
+    error: FailureResult | None
+
+
+async def deliver_outcome(kind: WebhookKind, body: dict[str, object], policy: WebhookPolicy, status: RunStatus,
+                          failed_stage: Any, *, search_attributes: bool = False) -> None:
+    """The webhook that says how a run ended. It is sent even when the run is cancelled while sending it (the
+    work is over either way: the server must still hear how it ended); when it cannot be delivered, the run
+    ends Failed with the delivery's failure."""
+    options: dict[str, Any] = dict(timeout_seconds=policy.webhook_timeout_seconds,
+                                   retry_horizon_seconds=policy.webhook_retry_horizon_seconds)
     try:
-        await deliver_webhook(kind, body, timeout_seconds=timeout_seconds, retry_horizon_seconds=retry_horizon_seconds)
-    except asyncio.CancelledError:
-        await deliver_webhook(kind, body, timeout_seconds=timeout_seconds, retry_horizon_seconds=retry_horizon_seconds)
+        try:
+            await deliver_webhook(kind, body, **options)
+        except asyncio.CancelledError:
+            await deliver_webhook(kind, body, **options)
+    except StepFailedError as failed:
+        status.error = failed.failure
+        enter_stage(status, failed_stage, search_attributes=search_attributes)
+        fail_run(failed.failure)
 
 
 async def remove_temp_files(temp_id: str, host_task_queue: str, what: str) -> None:
@@ -114,11 +134,7 @@ async def remove_temp_files(temp_id: str, host_task_queue: str, what: str) -> No
         workflow.logger.warning("temp files of %s stay for the periodic sweep on %s", temp_id, host_task_queue)
 
 
-class HasStage(Protocol):
-    stage: Any
-
-
-def enter_stage(status: HasStage, stage: Any, *, search_attributes: bool = False) -> None:
+def enter_stage(status: RunStatus, stage: Any, *, search_attributes: bool = False) -> None:
     """The stage in the `status` query, the UI's current details and, when on, the WaveFlowStage attribute."""
     status.stage = stage
     workflow.set_current_details(f"**Stage:** {stage.value}")
