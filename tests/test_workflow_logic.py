@@ -1,0 +1,199 @@
+"""Workflow logic alone: the real workflows on the shared dev server, their activities replaced by fakes that
+record what they were asked (no S3, SQS, webhook server or audio), each test on a task queue of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from waveflow.models import (
+    AnalyseRequest,
+    AnalysisOutcome,
+    DedupeDecision,
+    DeleteRequest,
+    DownloadedObject,
+    DownloadRequest,
+    HashRequest,
+    MixRequest,
+    MixStemsInput,
+    StemIngestInput,
+    StemPolicy,
+    WebhookDelivery,
+    WebhookKind,
+)
+from worker import WORKFLOW_RUNNER
+from workflows.mix_stems import MixStemsWorkflow
+from workflows.stem_ingest import StemIngestWorkflow
+
+SHA256 = "ab" * 32
+
+
+@dataclass
+class FakeSteps:
+    """Every activity the stem and mix workflows call, on the shared queue and on one host's queue."""
+
+    host_queue: str
+    calls: list[str] = field(default_factory=list)
+    webhooks: list[WebhookDelivery] = field(default_factory=list)
+    rejected_kinds: set[WebhookKind] = field(default_factory=set)
+    hold_analysis: asyncio.Event | None = None
+
+    @activity.defn(name="download_and_hash")
+    async def download_and_hash(self, request: DownloadRequest) -> DownloadedObject:
+        self.calls.append(f"download {request.key}")
+        return DownloadedObject(local_path=f"/tmp/{request.stem_id}.audio", sha256=SHA256, size=4, etag='"e"',
+                                host_task_queue=self.host_queue)
+
+    @activity.defn(name="analyse_audio")
+    async def analyse_audio(self, request: AnalyseRequest) -> AnalysisOutcome:
+        self.calls.append(f"analyse on {activity.info().task_queue} into {request.num_peaks} peaks")
+        if self.hold_analysis is not None:
+            while not self.hold_analysis.is_set():
+                activity.heartbeat()
+                await asyncio.sleep(0.1)
+        return AnalysisOutcome(duration=1.0, sample_rate=44100, channels=2, frames=44100, num_peaks=request.num_peaks,
+                               format="wav", waveform_data_path=request.waveform_key,
+                               waveform_detail_path=request.detail_key)
+
+    @activity.defn(name="delete_duplicate")
+    async def delete_duplicate(self, request: DeleteRequest) -> None:
+        self.calls.append(f"delete {request.stem_key} {request.computed_sha256} {request.etag}")
+
+    @activity.defn(name="remove_stem_files")
+    async def remove_stem_files(self, stem_id: str) -> list[str]:
+        self.calls.append(f"remove temp on {activity.info().task_queue}")
+        return []
+
+    @activity.defn(name="send_webhook")
+    async def send_webhook(self, delivery: WebhookDelivery) -> int:
+        self.webhooks.append(delivery)
+        if delivery.kind in self.rejected_kinds:
+            raise ApplicationError("the server rejected it with HTTP 400", type="webhook_rejected",
+                                   non_retryable=True)
+        return 200
+
+    def shared(self) -> list[object]:
+        return [self.download_and_hash, self.delete_duplicate, self.send_webhook, self.analyse_audio]
+
+    def on_host(self) -> list[object]:
+        return [self.analyse_audio, self.remove_stem_files]
+
+    def bodies(self, kind: WebhookKind) -> list[dict[str, object]]:
+        return [delivery.body for delivery in self.webhooks if delivery.kind is kind]
+
+
+@dataclass
+class Fleet:
+    client: Client
+    task_queue: str
+    steps: FakeSteps
+
+
+@pytest.fixture
+async def fleet(client: Client) -> AsyncIterator[Fleet]:
+    task_queue = f"logic-{uuid.uuid4().hex[:10]}"
+    steps = FakeSteps(host_queue=f"{task_queue}@host")
+    shared = Worker(client, task_queue=task_queue, workflows=[StemIngestWorkflow, MixStemsWorkflow],
+                    activities=steps.shared(), workflow_runner=WORKFLOW_RUNNER)
+    host = Worker(client, task_queue=steps.host_queue, activities=steps.on_host())
+    async with shared, host:
+        yield Fleet(client, task_queue, steps)
+
+
+async def start_stem(fleet: Fleet, stem_id: str, **policy: float) -> object:
+    request = HashRequest(stemId=stem_id, filepath=f"uploads/{stem_id}.wav", userId="u", trackId="t")
+    return await fleet.client.start_workflow(
+        StemIngestWorkflow.run, StemIngestInput(request=request, policy=StemPolicy(**policy)),
+        id=f"stem-{stem_id}-{uuid.uuid4().hex[:6]}", task_queue=fleet.task_queue)
+
+
+async def until(condition: object, what: str, timeout: float = 30.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if condition():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_an_analysed_stem_runs_its_steps_in_order_on_the_host_that_holds_the_file(fleet: Fleet) -> None:
+    handle = await start_stem(fleet, "analysed")
+    await until(lambda: fleet.steps.bodies(WebhookKind.HASH_CHECK), "the hash-check")
+    await handle.signal(StemIngestWorkflow.decide, DedupeDecision(duplicate=False, filepath="uploads/analysed.wav",
+                                                                   num_peaks=300, upstream_id="up-1"))
+    outcome = await handle.result()
+    assert fleet.steps.calls == ["download uploads/analysed.wav",
+                                 f"analyse on {fleet.steps.host_queue} into 300 peaks"]
+    [hash_check] = fleet.steps.bodies(WebhookKind.HASH_CHECK)
+    assert hash_check["audio_hash"] == SHA256
+    [completion] = fleet.steps.bodies(WebhookKind.COMPLETION)
+    assert completion["status"] == "SUCCESS" and completion["upstreamId"] == "up-1"
+    assert outcome.completion.result.num_peaks == 300
+    keys = {delivery.idempotency_key for delivery in fleet.steps.webhooks}
+    assert keys == {f"{handle.id}:{handle.result_run_id}:{kind}" for kind in ("hash-check", "completion")}
+
+
+async def test_a_duplicate_is_deleted_as_hashed_and_its_temp_files_removed(fleet: Fleet) -> None:
+    handle = await start_stem(fleet, "copy")
+    await until(lambda: fleet.steps.bodies(WebhookKind.HASH_CHECK), "the hash-check")
+    await handle.signal(StemIngestWorkflow.decide, DedupeDecision(duplicate=True, filepath="uploads/copy.wav",
+                                                                   audio_hash=SHA256))
+    await handle.result()
+    assert fleet.steps.calls == ["download uploads/copy.wav", f'delete uploads/copy.wav {SHA256} "e"',
+                                 f"remove temp on {fleet.steps.host_queue}"]
+    [completion] = fleet.steps.bodies(WebhookKind.COMPLETION)
+    assert completion["result"]["status"] == "duplicate_file_deleted"
+
+
+async def test_no_decision_in_time_ends_failed_after_its_failure_webhook(fleet: Fleet) -> None:
+    handle = await start_stem(fleet, "undecided", decision_timeout_seconds=1)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert isinstance(failed.value.cause, ApplicationError) and failed.value.cause.type == "decision_timeout"
+    [completion] = fleet.steps.bodies(WebhookKind.COMPLETION)
+    assert completion["status"] == "FAILURE" and completion["result"]["error_code"] == "decision_timeout"
+    assert fleet.steps.calls[-1] == f"remove temp on {fleet.steps.host_queue}"
+
+
+async def test_a_rejected_completion_ends_the_stem_failed_with_the_rejection(fleet: Fleet) -> None:
+    fleet.steps.rejected_kinds.add(WebhookKind.COMPLETION)
+    handle = await start_stem(fleet, "rejected")
+    await until(lambda: fleet.steps.bodies(WebhookKind.HASH_CHECK), "the hash-check")
+    await handle.signal(StemIngestWorkflow.decide, DedupeDecision(duplicate=False, filepath="uploads/rejected.wav"))
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert failed.value.cause.type == "webhook_rejected"  # type: ignore[union-attr]
+    assert (await handle.query(StemIngestWorkflow.status)).stage == "failed"
+
+
+async def test_a_cancel_during_the_analysis_reports_cancelled_once_the_analysis_stopped(fleet: Fleet) -> None:
+    fleet.steps.hold_analysis = asyncio.Event()
+    handle = await start_stem(fleet, "cancelled")
+    await until(lambda: fleet.steps.bodies(WebhookKind.HASH_CHECK), "the hash-check")
+    await handle.signal(StemIngestWorkflow.decide, DedupeDecision(duplicate=False, filepath="uploads/cancelled.wav"))
+    await until(lambda: any(call.startswith("analyse") for call in fleet.steps.calls), "the analysis")
+    await handle.cancel()
+    await until(lambda: fleet.steps.bodies(WebhookKind.COMPLETION), "the completion", timeout=60)
+    [completion] = fleet.steps.bodies(WebhookKind.COMPLETION)
+    assert completion["result"]["error_code"] == "cancelled"
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+
+
+async def test_a_mix_of_no_stems_is_refused_by_webhook_without_touching_s3(fleet: Fleet) -> None:
+    handle = await fleet.client.start_workflow(
+        MixStemsWorkflow.run, MixStemsInput(request=MixRequest(stageId="stage-1", stem_paths=[]), task_id="m-1"),
+        id=f"mix-{uuid.uuid4().hex[:8]}", task_queue=fleet.task_queue, execution_timeout=timedelta(minutes=2))
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert failed.value.cause.type == "no_stems"  # type: ignore[union-attr]
+    assert fleet.steps.calls == []
+    [webhook] = fleet.steps.bodies(WebhookKind.MIXING_COMPLETE)
+    assert webhook["status"] == "FAILURE" and webhook["task_id"] == "m-1"
