@@ -6,7 +6,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from waveflow.models import AnalysisResult, DedupeDecision, DownloadedObject, StemIngestInput, StemOutcome
+    from waveflow.contract import AnalysisResult, DedupeDecision
+    from waveflow.models import DownloadedObject, StemIngestInput, StemOutcome
     from workflows.stem_ingest import StemIngestWorkflow
 
 ADDED_STEP_PATCH = "memo-analysis-start"

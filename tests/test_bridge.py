@@ -150,7 +150,7 @@ async def test_sigterm_finishes_the_batch_and_exits(stack: Stack, tmp_path: Path
 
 async def test_decision_signal_can_be_sent_by_a_temporal_client(stack: Stack, client: Client) -> None:
     """A server with a Temporal client signals the stem itself; the same `decide` signal the bridge sends."""
-    from waveflow.models import DedupeDecision
+    from waveflow.contract import DedupeDecision
 
     audio = encode(sine(0.2))
     stack.put("uploads/direct.wav", audio)

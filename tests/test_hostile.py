@@ -14,7 +14,8 @@ from temporalio.client import Client, WorkflowFailureError
 from devstack.processes import spawn, stop_process
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
 from tests.signals import encode, sine
-from waveflow.models import DedupeDecision, HashRequest, StemIngestInput, StemPolicy
+from waveflow.contract import DedupeDecision, HashRequest
+from waveflow.models import StemIngestInput, StemPolicy
 from worker import running_workers
 from workflows.stem_ingest import StemIngestWorkflow
 

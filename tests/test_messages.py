@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from waveflow.contract import AudioAnalysisRequest, DuplicateFileRequest, HashRequest
 from waveflow.messages import MAX_BODY_BYTES, PoisonMessageError, Task, parse_message
-from waveflow.models import AudioAnalysisRequest, DuplicateFileRequest, HashRequest
 
 HASH_KWARGS = {"userId": "u1", "trackId": "t1", "stemId": "s1", "filepath": "uploads/a.wav",
                "timestamp": "2024-01-01T10:00:00Z", "original_filename": "a.wav"}

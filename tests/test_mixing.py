@@ -28,8 +28,8 @@ from devstack.processes import TemporalDevServer
 from tests.conftest import Stack, cli_env, services_running, webhooks
 from tests.signals import encode, sine
 from waveflow.audio.analysis import analyse_file
+from waveflow.contract import MixRequest
 from waveflow.messages import PoisonMessageError, Task, parse_message
-from waveflow.models import MixRequest
 from workflows.mix_stems import MixStemsWorkflow, mix_workflow_id
 
 MIXING_COMPLETE = "/webhook/mixing-complete"

@@ -18,7 +18,7 @@ from devstack.processes import spawn, stop_process
 from tests.conftest import Stack, bridge_running, webhooks
 from tests.signals import encode, sine
 from tests.test_mixing import MIXING_COMPLETE, mix_message, reference_mix
-from waveflow.models import MixRequest
+from waveflow.contract import MixRequest
 from worker import running_workers
 from workflows.mix_stems import MixStemsWorkflow, mix_workflow_id
 

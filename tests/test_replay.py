@@ -11,14 +11,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from temporal_client import interceptors
-from waveflow.models import (
-    AnalysisResult,
-    DedupeDecision,
-    DownloadedObject,
-    DuplicateDeletedResult,
-    StemIngestInput,
-    StemOutcome,
-)
+from waveflow.contract import AnalysisResult, DedupeDecision, DuplicateDeletedResult
+from waveflow.models import DownloadedObject, StemIngestInput, StemOutcome
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
 from workflows.mix_stems import MixStemsWorkflow
 from workflows.stem_ingest import StemIngestWorkflow

@@ -24,7 +24,7 @@ from tests.conftest import (
     webhooks,
 )
 from tests.signals import encode, sine
-from waveflow.models import DedupeDecision
+from waveflow.contract import DedupeDecision
 from workflows.stem_ingest import StemIngestWorkflow
 
 

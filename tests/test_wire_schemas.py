@@ -10,8 +10,8 @@ from jsonschema import Draft202012Validator
 
 from tests.conftest import hash_request
 from tests.test_messages import celery_v2
+from waveflow.contract import AnalysisResult, CompletionPayload, FailureResult, HashCheckPayload
 from waveflow.messages import parse_message
-from waveflow.models import AnalysisResult, CompletionPayload, FailureResult, HashCheckPayload
 from waveflow.wire_schemas import SCHEMA_DIR, render, wire_schemas
 
 REGENERATE = "run `python -m waveflow.wire_schemas` and commit docs/schemas/"

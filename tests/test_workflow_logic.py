@@ -15,20 +15,17 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from waveflow.contract import DedupeDecision, HashRequest, MixRequest, WebhookKind
 from waveflow.models import (
     AnalyseRequest,
     AnalysisOutcome,
-    DedupeDecision,
     DeleteRequest,
     DownloadedObject,
     DownloadRequest,
-    HashRequest,
-    MixRequest,
     MixStemsInput,
     StemIngestInput,
     StemPolicy,
     WebhookDelivery,
-    WebhookKind,
 )
 from worker import WORKFLOW_RUNNER
 from workflows.mix_stems import MixStemsWorkflow

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from waveflow.models import AudioAnalysisRequest, DuplicateFileRequest, HashRequest, MixRequest
+from waveflow.contract import AudioAnalysisRequest, DuplicateFileRequest, HashRequest, MixRequest
 
 MAX_BODY_BYTES = 256 * 1024
 _NOT_JSON = object()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from waveflow.contract import FailureResult
 from waveflow.errors import ErrorCode
-from waveflow.models import FailureResult
 from waveflow.validation import check_s3_key
 
 

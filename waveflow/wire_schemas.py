@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
+from waveflow.contract import CompletionPayload, DedupeDecision, HashCheckPayload, MixingCompletePayload
 from waveflow.messages import TASK_PREFIX, Task, kwargs_model
-from waveflow.models import CompletionPayload, DedupeDecision, HashCheckPayload, MixingCompletePayload
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"

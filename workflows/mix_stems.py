@@ -15,26 +15,23 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 with workflow.unsafe.imports_passed_through():
     from activities.mixing import MixingActivities
     from activities.s3 import S3Activities
+    from waveflow.contract import FailureResult, MixingCompletePayload, MixRequest, WebhookKind
     from waveflow.errors import ErrorCode
     from waveflow.messages import ParsedMessage, PoisonMessageError
     from waveflow.mixing import check_stem_paths
     from waveflow.models import (
         DownloadedObject,
         DownloadRequest,
-        FailureResult,
-        MixingCompletePayload,
         MixJob,
         MixOutcome,
         MixOutputKeys,
         MixPolicy,
-        MixRequest,
         MixResult,
         MixStage,
         MixStatus,
         MixStemsInput,
         MixStemSource,
         MixStemStatus,
-        WebhookKind,
     )
     from waveflow.settings import Settings
     from workflows.steps import (

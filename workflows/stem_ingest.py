@@ -21,29 +21,31 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.audio import AudioActivities
     from activities.s3 import S3Activities
-    from waveflow.errors import ErrorCode
-    from waveflow.messages import ParsedMessage, PoisonMessageError
-    from waveflow.models import (
-        AnalyseRequest,
+    from waveflow.contract import (
         AnalysisResult,
         AudioAnalysisRequest,
         CompletionPayload,
         DecisionReceipt,
         DedupeDecision,
-        DeleteRequest,
-        DownloadedObject,
-        DownloadRequest,
         DuplicateDeletedResult,
         DuplicateFileRequest,
         FailureResult,
         HashCheckPayload,
         HashRequest,
+        WebhookKind,
+    )
+    from waveflow.errors import ErrorCode
+    from waveflow.messages import ParsedMessage, PoisonMessageError
+    from waveflow.models import (
+        AnalyseRequest,
+        DeleteRequest,
+        DownloadedObject,
+        DownloadRequest,
         Stage,
         StemIngestInput,
         StemOutcome,
         StemPolicy,
         StemStatus,
-        WebhookKind,
     )
     from waveflow.settings import Settings
     from workflows.search_attributes import ERROR_CODE, TRACK_ID, USER_ID

@@ -17,8 +17,9 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from activities.temp import TempActivities
     from activities.webhooks import WebhookActivities
+    from waveflow.contract import FailureResult, WebhookKind
     from waveflow.errors import ErrorCode
-    from waveflow.models import FailureResult, WebhookDelivery, WebhookKind
+    from waveflow.models import WebhookDelivery
     from workflows.search_attributes import STAGE
 
 IO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,

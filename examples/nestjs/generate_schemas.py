@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from waveflow.models import (
+from waveflow.contract import (
     AudioAnalysisRequest,
     CompletionPayload,
     DecisionReceipt,

@@ -38,7 +38,7 @@ from tests.conftest import (
 )
 from tests.signals import encode, sine
 from tests.test_mixing import mix_message
-from waveflow.models import DedupeDecision
+from waveflow.contract import DedupeDecision
 from worker import running_workers
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
 from workflows.stem_ingest import StemIngestWorkflow

@@ -1,0 +1,164 @@
+"""The wire contract: every message the NestJS server sends, the decision it signals, and every webhook body
+WaveFlow sends back. Field names are the server's (camelCase and snake_case mixed); docs/contract.md describes
+them and docs/schemas/ is generated from them. Internal workflow and activity payloads are in waveflow.models.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from waveflow.validation import NumPeaks, S3Key, Sha256Hex, ShortText, StemId
+
+
+class WireModel(BaseModel):
+    """Incoming messages: unknown fields are ignored (the parser reports them), numbers become strings."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, frozen=True)
+
+
+class HashRequest(WireModel):
+    """kwargs of `generate_hash_and_webhook`: the start of a stem."""
+
+    stemId: StemId
+    filepath: S3Key
+    userId: ShortText | None = None
+    trackId: ShortText | None = None
+    timestamp: ShortText | None = None
+    original_filename: ShortText | None = None
+    stageId: ShortText | None = None
+
+
+class DuplicateFileRequest(WireModel):
+    """kwargs of `process_duplicate_file`: the server says the stem is a duplicate."""
+
+    stemId: StemId
+    filepath: S3Key
+    audio_hash: Sha256Hex
+    userId: ShortText | None = None
+    trackId: ShortText | None = None
+
+
+class AudioAnalysisRequest(WireModel):
+    """kwargs of `process_audio_analysis`: the server says the stem is new."""
+
+    stemId: StemId
+    filepath: S3Key
+    audio_hash: Sha256Hex | None = None
+    userId: ShortText | None = None
+    trackId: ShortText | None = None
+    timestamp: ShortText | None = None
+    original_filename: ShortText | None = None
+    num_peaks: NumPeaks | None = None
+    upstreamId: ShortText | None = None
+
+
+class DedupeDecision(BaseModel):
+    """The `decide` signal: what the server decided after hash-check."""
+
+    duplicate: bool
+    filepath: S3Key
+    audio_hash: Sha256Hex | None = None
+    num_peaks: NumPeaks | None = None
+    upstream_id: ShortText | None = None
+
+
+class AnalysisResult(BaseModel):
+    """`result` of a SUCCESS completion after analysis (the seed's fields plus added ones)."""
+
+    audio_data_hash: str
+    waveform_data_path: str
+    file_size: int
+    duration: float
+    sample_rate: int
+    num_peaks: int
+    channels: int
+    format: str
+    waveform_detail_path: str
+
+
+class DuplicateDeletedResult(BaseModel):
+    status: Literal["duplicate_file_deleted"] = "duplicate_file_deleted"
+    audio_hash: str
+    filepath: str
+
+
+class FailureResult(BaseModel):
+    error: str
+    error_code: str
+
+
+class HashCheckPayload(BaseModel):
+    stemId: str
+    userId: str | None
+    trackId: str | None
+    filepath: str
+    audio_hash: str
+    timestamp: str | None
+    original_filename: str | None
+    status: Literal["hash_generated"] = "hash_generated"
+    stageId: str | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class CompletionPayload(BaseModel):
+    stemId: str
+    userId: str | None
+    trackId: str | None
+    upstreamId: str | None
+    status: Literal["SUCCESS", "FAILURE"]
+    result: AnalysisResult | DuplicateDeletedResult | FailureResult
+    timestamp: str
+    original_filename: str | None
+    processing_time: float
+    audio_wave_path: str | None
+    stageId: str | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class WebhookKind(StrEnum):
+    HASH_CHECK = "hash-check"
+    COMPLETION = "completion"
+    MIXING_COMPLETE = "mixing-complete"
+
+
+class DecisionReceipt(BaseModel):
+    """What the `decide` update answers; a refused decision is a rejected update carrying the reason."""
+
+    outcome: Literal["accepted", "already_decided"]
+    decision_in_force: DedupeDecision
+
+
+class MixRequest(WireModel):
+    """kwargs of `mix_stems_and_upload`. `stem_paths` is checked by the workflow, so that a missing, empty,
+    too long or malformed list still ends in a FAILURE webhook the server sees."""
+
+    stageId: StemId
+    upstreamId: ShortText | None = None
+    stem_paths: list[str] | None = None
+
+
+class MixingCompletePayload(BaseModel):
+    """`POST {WEBHOOK_URL}/mixing-complete`: the old worker's fields plus the mix's facts; on FAILURE the facts
+    are null and `result` holds `{error, error_code}`."""
+
+    stageId: str
+    status: Literal["SUCCESS", "FAILURE"]
+    upstreamId: str | None
+    task_id: str
+    stem_count: int
+    stem_paths: list[str]
+    mixed_file_path: str | None = None
+    waveform_data_path: str | None = None
+    waveform_detail_path: str | None = None
+    audio_data_hash: str | None = None
+    file_size: int | None = None
+    duration: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    peak: float | None = None
+    gain: float | None = None
+    loudness_lufs: float | None = None
+    processing_time: float
+    timestamp: str
+    result: FailureResult | None = Field(default=None, exclude_if=lambda value: value is None)
