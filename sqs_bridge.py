@@ -17,17 +17,13 @@ from datetime import timedelta
 from enum import Enum, StrEnum
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import Enum as PrometheusEnum
 from temporalio.client import Client, WorkflowHandle
-from workflows.routes import ROUTES
 
-from activities.aws_access import sqs_arn, sqs_failure
+from activities.aws_access import make_sqs_client, sqs_arn, sqs_failure
+from metrics import BridgeMetrics
 from temporal_client import (
     TemporalTrouble,
     check_search_attributes,
@@ -43,6 +39,7 @@ from waveflow.messages import ParsedMessage, PoisonMessageError, parse_message
 from waveflow.namespace import describe_retention
 from waveflow.settings import Settings, load_settings
 from waveflow.tracing import configure_tracing
+from workflows.routes import ROUTES
 
 log = logging.getLogger("waveflow.bridge")
 tracer = trace.get_tracer("waveflow.bridge")
@@ -77,48 +74,6 @@ class Handled(Enum):
     """Temporal could not take it: visible again at once, while the bridge pauses instead of receiving it again."""
 
 
-class BridgeMetrics:
-    """The bridge's own Prometheus metrics, served on its health address."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.state = PrometheusEnum("waveflow_bridge_state", "What the bridge is doing now",
-                                    states=[state.value for state in BridgeState], registry=self.registry)
-        self.received = Counter("waveflow_bridge_messages_received", "SQS messages received",
-                                registry=self.registry)
-        self.redelivered = Counter("waveflow_bridge_messages_redelivered",
-                                   "SQS messages received again (ApproximateReceiveCount above 1)",
-                                   registry=self.registry)
-        self.handed_over = Counter("waveflow_bridge_messages_handed_over",
-                                   "Messages Temporal accepted (start or signal), by task", ["task"],
-                                   registry=self.registry)
-        self.poison = Counter("waveflow_bridge_messages_poison",
-                              "Poison messages, by outcome (dead_lettered, left_for_redrive)", ["outcome"],
-                              registry=self.registry)
-        self.released = Counter("waveflow_bridge_messages_released",
-                                "Messages made visible again because Temporal could not take them, by reason",
-                                ["reason"], registry=self.registry)
-        self.pauses = Counter("waveflow_bridge_pauses", "Times the bridge stopped receiving, by reason", ["reason"],
-                              registry=self.registry)
-        self.handover_seconds = Histogram("waveflow_bridge_handover_seconds",
-                                          "Time from a message's receipt to Temporal's acceptance",
-                                          registry=self.registry)
-        self.dead_letter_depth = Gauge("waveflow_bridge_dead_letter_queue_messages",
-                                       "Messages in SQS_DLQ_URL (ApproximateNumberOfMessages), read at each scrape; "
-                                       "NaN when unknown", registry=self.registry)
-
-    def watch_dead_letter_queue(self, sqs: Any, dlq_url: str) -> None:
-        def depth() -> float:
-            try:
-                attributes = sqs.get_queue_attributes(QueueUrl=dlq_url,
-                                                      AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-            except (BotoCoreError, ClientError):
-                return math.nan
-            return float(attributes["ApproximateNumberOfMessages"])
-
-        self.dead_letter_depth.set_function(depth)
-
-
 @dataclass
 class Received:
     receipt_handle: str
@@ -126,11 +81,6 @@ class Received:
     body: str
     receive_count: int
     trace_context: dict[str, str]
-
-
-def make_sqs_client(settings: Settings) -> Any:
-    return boto3.client("sqs", region_name=settings.aws_region,
-                        config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30))
 
 
 def rpc_timeout(settings: Settings) -> timedelta:
@@ -158,7 +108,7 @@ class SqsBridge:
         self._queue_arn = sqs_arn(settings.aws_region, self._queue_url)
         self._client = client
         self._sqs = sqs
-        self.metrics = metrics or BridgeMetrics()
+        self.metrics = metrics or BridgeMetrics([state.value for state in BridgeState])
         self._state = BridgeState.STARTING
         self._detail = ""
         self._trouble_from_probe = False

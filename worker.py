@@ -29,18 +29,18 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.audio import AudioActivities
+from activities.aws_access import make_s3_client, make_sqs_client
 from activities.heartbeats import CpuSlots
 from activities.maintenance import MaintenanceActivities
 from activities.mixing import MixingActivities
-from activities.s3 import S3Activities, make_s3_client
+from activities.s3 import S3Activities
 from activities.temp import TempActivities
 from activities.webhooks import WebhookActivities
-from sqs_bridge import make_sqs_client
+from metrics import worker_runtime
 from temporal_client import (
     NamespaceNotReadyError,
     check_search_attributes,
@@ -139,22 +139,6 @@ async def running_workers(client: Client, settings: Settings,
             executor.shutdown(wait=True)
 
 
-SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400)
-RATIO_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
-HISTOGRAM_BUCKETS = {"waveflow_stem_duration_seconds": SECONDS_BUCKETS,
-                     "waveflow_webhook_duration_seconds": SECONDS_BUCKETS,
-                     "waveflow_analysis_seconds_per_audio_second": RATIO_BUCKETS}
-
-
-def _metrics_runtime(settings: Settings) -> Runtime | None:
-    """Prometheus conventions: counters end in `_total`, the SDK's durations are `_seconds` histograms."""
-    if not settings.metrics_bind_address:
-        return None
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
-        bind_address=settings.metrics_bind_address, counters_total_suffix=True, unit_suffix=True,
-        durations_as_seconds=True, histogram_bucket_overrides=HISTOGRAM_BUCKETS)))
-
-
 class WorkerHealth:
     """Ready while both workers run and Temporal answered a recent probe; live while the workers and loop run."""
 
@@ -205,7 +189,7 @@ async def serve(settings: Settings, workflows: Sequence[type] = WORKFLOWS) -> No
         log.warning("WEBHOOK_SECRET is not set: webhooks go out unsigned, so the server cannot tell them from "
                     "forged ones; make a secret with `python -c 'import waveflow.signing as s; print(s.new_secret())'`"
                     " and give it to both sides")
-    client = await connect(_metrics_runtime(settings))
+    client = await connect(worker_runtime(settings))
     if settings.temporal_search_attributes:
         try:
             await check_search_attributes(client, settings.temporal_rpc_timeout)

@@ -9,8 +9,8 @@ from temporalio import activity
 
 from activities.errors import as_application_errors
 from activities.heartbeats import CpuSlots, ProgressBeat
-from activities.metrics import count, observe
 from activities.s3 import S3Activities
+from metrics import count, observe
 from waveflow.audio.analysis import Progress, analyse_file
 from waveflow.models import AnalyseRequest, AnalysisOutcome
 from waveflow.tempfiles import TempArea, no_space_is_retryable

@@ -1,13 +1,31 @@
-"""AWS answers that mean a missing permission, named by the IAM action and the resource ARN they lack."""
+"""The AWS clients WaveFlow uses, and AWS answers that mean a missing permission, named by the IAM action and the
+resource ARN they lack."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from waveflow.errors import AccessDeniedError
+from waveflow.settings import Settings
+
+
+def make_s3_client(settings: Settings) -> Any:
+    """boto3 finds AWS_ENDPOINT_URL and credentials itself: the same code talks to AWS or a local S3."""
+    return boto3.client("s3", region_name=settings.aws_region,
+                        config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5,
+                                      read_timeout=10, max_pool_connections=settings.max_concurrent_activities))
+
+
+def make_sqs_client(settings: Settings) -> Any:
+    return boto3.client("sqs", region_name=settings.aws_region,
+                        config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30))
+
 
 # HEAD responses have no body, so S3 reports their refusal as the bare status.
 ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "403", "Forbidden"}

@@ -13,8 +13,8 @@ from temporalio import activity
 from activities.aws_access import denied_as, s3_arn
 from activities.errors import as_application_errors
 from activities.heartbeats import CpuSlots, ProgressBeat
-from activities.metrics import count
 from activities.s3 import S3Activities
+from metrics import count
 from waveflow.audio.mix import ChannelMode, MixedAudio, MixOptions, MixProgress, OutputFormat, mix_files
 from waveflow.models import MixJob, MixOutcome, MixOutputKeys
 from waveflow.settings import Settings

@@ -6,15 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from temporalio import activity
 
 from activities.aws_access import denied_as, error_code, is_access_denied, s3_arn
 from activities.errors import as_application_errors
 from activities.heartbeats import ProgressBeat, heartbeat_while
-from activities.metrics import count
+from metrics import count
 from waveflow.audio.waveform import Waveform, waveform_document
 from waveflow.deletion import check_duplicate_delete
 from waveflow.errors import (
@@ -32,13 +30,6 @@ from waveflow.tempfiles import TempArea, no_space_is_retryable
 
 CHUNK_BYTES = 1024 * 1024
 _MISSING = {"404", "NoSuchKey", "NotFound"}
-
-
-def make_s3_client(settings: Settings) -> Any:
-    """boto3 finds AWS_ENDPOINT_URL and credentials itself: the same code talks to AWS or a local S3."""
-    return boto3.client("s3", region_name=settings.aws_region,
-                        config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5,
-                                      read_timeout=10, max_pool_connections=settings.max_concurrent_activities))
 
 
 class S3Activities:

@@ -11,7 +11,7 @@ from opentelemetry import propagate
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.metrics import count, observe
+from metrics import count, observe
 from waveflow.errors import WebhookRejectedError
 from waveflow.models import WebhookDelivery
 from waveflow.settings import Settings

@@ -1,5 +1,8 @@
 """A stand-in for the NestJS server: receives WaveFlow's webhooks, records them, can fail on purpose,
-and answers each hash-check with the dedupe decision over SQS, as the real server does."""
+and answers each hash-check with the dedupe decision over SQS, as the real server does.
+
+Given a `webhook_secret`, it verifies every webhook's Standard Webhooks signature as the NestJS kit does and
+answers 401 to one that does not verify (recorded with its `signature_error`)."""
 
 from __future__ import annotations
 
@@ -9,9 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, TypeVar
+
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from devstack.processes import LoopbackHttpServer
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -21,6 +28,8 @@ class ReceivedWebhook:
     raw_body: bytes
     status: int
     received_at: float = field(default_factory=time.time)
+    signature_error: str | None = None
+    """Why the signature did not verify (then `status` is 401); None when verified or not checked."""
 
     @property
     def body(self) -> dict[str, Any]:
@@ -34,11 +43,15 @@ class Behaviour:
     statuses: dict[str, list[int]] = field(default_factory=dict)
     delays: dict[str, list[float]] = field(default_factory=dict)
     send_decisions: bool = True
+    undecided_stems: set[str] = field(default_factory=set)
+    """Stems whose hash-check the server leaves undecided (a slow server, for these stems only)."""
 
 
 class NestJsStandIn:
-    def __init__(self, send_to_sqs: Callable[[str], None] | None = None, port: int = 0) -> None:
+    def __init__(self, send_to_sqs: Callable[[str], None] | None = None, port: int = 0,
+                 webhook_secret: str | None = None) -> None:
         self.behaviour = Behaviour()
+        self._verifier = Webhook(webhook_secret) if webhook_secret else None
         self.received: list[ReceivedWebhook] = []
         self._known_hashes: dict[str, str] = {}
         self._in_progress: dict[str, int] = {}
@@ -85,6 +98,26 @@ class NestJsStandIn:
         with self._lock:
             return [item for item in self.received if item.path == path and item.status < 300]
 
+    def rejected_signatures(self) -> list[ReceivedWebhook]:
+        """Webhooks answered 401 because their signature did not verify (only with a `webhook_secret`)."""
+        with self._lock:
+            return [item for item in self.received if item.signature_error is not None]
+
+    def wait_until(self, condition: Callable[[list[ReceivedWebhook]], T], timeout: float = 60.0,
+                   what: str = "the condition") -> T:
+        """Until `condition(every webhook received so far)` is truthy; returns that value. It is evaluated under
+        the stand-in's lock, at once and after each webhook; an exception it raises ends the wait."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = condition(list(self.received))
+                if found:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{what}: not reached after {timeout} s")
+                self._changed.wait(remaining)
+
     def wait_for(self, path: str, count: int = 1, timeout: float = 60.0) -> list[ReceivedWebhook]:
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -97,7 +130,22 @@ class NestJsStandIn:
                     raise TimeoutError(f"{len(found)} of {count} accepted webhooks to {path} after {timeout} s")
                 self._changed.wait(remaining)
 
+    def _signature_error(self, raw_body: bytes, headers: dict[str, str]) -> str | None:
+        if self._verifier is None:
+            return None
+        try:
+            self._verifier.verify(raw_body, headers, json_parse=False)
+        except (WebhookVerificationError, ValueError) as error:  # ValueError: malformed base64 or timestamp
+            return str(error) or type(error).__name__
+        return None
+
     def _answer(self, path: str, raw_body: bytes, headers: dict[str, str]) -> int:
+        signature_error = self._signature_error(raw_body, headers)
+        if signature_error is not None:
+            with self._changed:
+                self.received.append(ReceivedWebhook(path, headers, raw_body, 401, signature_error=signature_error))
+                self._changed.notify_all()
+            return 401
         with self._changed:
             scripted = self.behaviour.statuses.get(path)
             status = scripted.pop(0) if scripted else 201
@@ -120,6 +168,8 @@ class NestJsStandIn:
         if self.send_to_sqs is None or not self.behaviour.send_decisions:
             return
         stem_id, audio_hash = hash_check["stemId"], hash_check["audio_hash"]
+        if stem_id in self.behaviour.undecided_stems:
+            return
         with self._lock:
             first_owner = self._known_hashes.setdefault(audio_hash, stem_id)
         common = {"userId": hash_check.get("userId"), "trackId": hash_check.get("trackId"), "stemId": stem_id,

@@ -18,15 +18,16 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
+from activities.aws_access import make_sqs_client
 from devstack.local_aws import LocalAws
 from devstack.nestjs_standin import NestJsStandIn, ReceivedWebhook
 from devstack.processes import TemporalDevServer, free_port
-from sqs_bridge import SqsBridge, make_sqs_client
+from sqs_bridge import SqsBridge
 from temporal_client import connect
 from waveflow.settings import Settings
 from worker import running_workers
 
-STACK_FIXTURES = {"local_aws", "stack", "services", "iam_world", "embedded", "kit", "demo"}
+STACK_FIXTURES = {"local_aws", "stack", "services", "iam_world", "embedded", "kit", "demo", "lane", "engine"}
 """Fixtures that bring up the embedded stack's outer parts (moto, WaveFlow processes, Node, a browser): a test
 that uses one is in the stack tier. The Temporal dev server alone does not: workflow logic on it is fast."""
 
@@ -72,6 +73,8 @@ def cli_env(server: TemporalDevServer, **variables: str) -> dict[str, str]:
             "TEMPORAL_ADDRESS": server.address, **variables}
 
 
+STACK_WEBHOOK_SECRET = "whsec_" + "c3RhY2std2ViaG9vay1zZWNyZXQtMzItYnl0ZXMtbG9uZw=="
+"""Signs the webhooks of worker subprocesses, as a deployment would (one without a secret logs a WARNING)."""
 HASH_CHECK = "/webhook/hash-check"
 COMPLETION = "/webhook/completion"
 
@@ -114,7 +117,7 @@ class Stack:
                 "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue, "WORKER_HOST_ID": settings.worker_host_id,
                 "TEMP_DIR": str(settings.temp_dir), "SQS_WAIT_TIME_SECONDS": str(settings.sqs_wait_time_seconds),
                 "METRICS_BIND_ADDRESS": "", "WORKER_HEALTH_BIND_ADDRESS": "", "BRIDGE_HEALTH_BIND_ADDRESS": "",
-                "LOG_LEVEL": "INFO"}
+                "LOG_LEVEL": "INFO", "WEBHOOK_SECRET": STACK_WEBHOOK_SECRET}
 
 
 def hash_request(stem_id: str, key: str, **extra: Any) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from activities.aws_access import make_sqs_client
 from devstack.processes import spawn, stop_process
-from sqs_bridge import POISON_REASON_ATTRIBUTE, SqsBridge, make_sqs_client
+from sqs_bridge import POISON_REASON_ATTRIBUTE, SqsBridge
 from tests.conftest import (
     COMPLETION,
     HASH_CHECK,

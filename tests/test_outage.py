@@ -20,8 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from activities.aws_access import make_sqs_client
 from devstack.processes import LOOPBACK, TemporalDevServer, free_port, spawn, stop_process
-from sqs_bridge import BridgeState, SqsBridge, make_sqs_client
+from sqs_bridge import BridgeState, SqsBridge
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, cli_env, hash_request, webhooks
 from tests.signals import encode, sine
 from waveflow.namespace import register_search_attributes_command

@@ -15,6 +15,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 with workflow.unsafe.imports_passed_through():
     from activities.mixing import MixingActivities
     from activities.s3 import S3Activities
+    from metrics import mix_completed
     from waveflow.contract import FailureResult, MixingCompletePayload, MixRequest, WebhookKind
     from waveflow.errors import ErrorCode
     from waveflow.messages import ParsedMessage, PoisonMessageError
@@ -145,8 +146,7 @@ class MixStemsWorkflow:
         self._enter(MixStage.SENDING_WEBHOOK)
         await deliver_outcome(WebhookKind.MIXING_COMPLETE, webhook.model_dump(mode="json"), params.policy,
                               self._status, MixStage.FAILED)
-        workflow.metric_meter().create_counter(
-            "waveflow_mixes_completed", "Mixdowns that ended, by outcome").add(1, {"outcome": webhook.status.lower()})
+        mix_completed(webhook.status)
         if webhook.result is not None:
             self._enter(MixStage.FAILED)
             fail_run(webhook.result)

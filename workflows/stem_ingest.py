@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.audio import AudioActivities
     from activities.s3 import S3Activities
+    from metrics import stem_completed
     from waveflow.contract import (
         AnalysisResult,
         AudioAnalysisRequest,
@@ -160,12 +161,7 @@ class StemIngestWorkflow:
         self._enter(Stage.SENDING_COMPLETION)
         await deliver_outcome(WebhookKind.COMPLETION, completion.model_dump(mode="json"), params.policy,
                               self._status, Stage.FAILED, search_attributes=params.policy.search_attributes)
-        meter = workflow.metric_meter()
-        meter.create_counter("waveflow_stems_completed", "Stems that ended, by outcome").add(
-            1, {"outcome": completion.status.lower()})
-        meter.create_histogram_float(
-            "waveflow_stem_duration_seconds", "From a stem's start to its delivered completion, by how it ended"
-        ).record(completion.processing_time, {"outcome": _ending(completion.result)})
+        stem_completed(completion.status, _ending(completion.result), completion.processing_time)
         if completion.status == "SUCCESS":
             self._enter(Stage.COMPLETED)
             return StemOutcome(status=completion.status, completion=completion)
