@@ -36,7 +36,7 @@ class MaintenanceActivities:
 
     @activity.defn(name="sweep_temp_area")
     def sweep_temp_area(self) -> HostSweep:
-        """The seed's age policy on this host's temp area; files leased by running activities are kept."""
+        """The Celery worker's age policy on this host's temp area; files leased by running activities are kept."""
         return HostSweep(host_task_queue=self._settings.host_task_queue, **self._temp.sweep().model_dump())
 
     @activity.defn(name="list_worker_hosts")

@@ -66,7 +66,7 @@ class DedupeDecision(BaseModel):
 
 
 class AnalysisResult(BaseModel):
-    """`result` of a SUCCESS completion after analysis (the seed's fields plus added ones)."""
+    """`result` of a SUCCESS completion after analysis (the Celery worker's fields plus added ones)."""
 
     audio_data_hash: str
     waveform_data_path: str

@@ -1,4 +1,4 @@
-"""WaveFlow's temp area on one host: named files, leases while in use, and the seed's age-based sweep."""
+"""WaveFlow's temp area on one host: named files, leases while in use, and the Celery worker's age-based sweep."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class TempArea:
 
     def sweep(self, now: float | None = None, own_max_age: float = OWN_FILES_MAX_AGE_SECONDS,
               any_max_age: float = ANY_FILE_MAX_AGE_SECONDS) -> SweepReport:
-        """The seed's policy: WaveFlow's own files after 30 minutes, anything in the area after 2 hours."""
+        """The Celery worker's policy: WaveFlow's own files after 30 minutes, anything in the area after 2 hours."""
         now = time.time() if now is None else now
         report = SweepReport()
         if not self.root.is_dir():

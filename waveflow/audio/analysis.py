@@ -1,4 +1,4 @@
-"""One streaming pass over an audio file: stream facts, the seed's peaks, and two waveform levels."""
+"""One streaming pass over an audio file: stream facts, the Celery worker's peaks, and two waveform levels."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def mono_mix(block: np.ndarray) -> np.ndarray:
 
 def analyse_file(path: Path, *, num_peaks: int, detail_samples_per_pixel: int, detail_output: BinaryIO,
                  progress: Progress | None = None, segments: int | None = None) -> AudioAnalysis:
-    """`segments`: how many parts of a WAV, AIFF, FLAC or MP3 file are decoded at once, on as many threads
+    """`segments`: how many parts of a WAV, AIFF or FLAC file (SEGMENTABLE) are decoded at once, on as many threads
     (default: the cores, for a file of SEGMENTED_FROM_BYTES or more); the result is byte for byte the one-pass
     result."""
     audio_format = detect_format(path)
@@ -300,7 +300,7 @@ def _length_as_declared(frames: int, declared: int) -> bool:
 
 
 def _bucket_maxima_from_pixels(pixel_min: np.ndarray, pixel_max: np.ndarray, num_peaks: int) -> np.ndarray:
-    """The seed's buckets when the stream's length was not known in advance: built from the pixels instead."""
+    """The Celery worker's buckets when the stream's length was not known in advance: built from the pixels instead."""
     absolute = np.maximum(np.abs(pixel_min.astype(np.int32)), np.abs(pixel_max.astype(np.int32)))
     maxima = np.zeros(num_peaks, dtype=np.int32)
     if len(absolute) >= num_peaks:

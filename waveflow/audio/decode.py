@@ -20,7 +20,8 @@ from waveflow.errors import DamagedAudioError
 if TYPE_CHECKING:
     import av
 
-# MP3 through libsndfile decodes right only in whole MPEG frames of 1152 samples (AUDIO-NOTES.md).
+# MP3 through libsndfile decodes right only in whole MPEG frames of 1152 samples: a read that starts or ends
+# inside a frame shifts or drops samples (measured with the libsndfile that soundfile bundles).
 MPEG_FRAME_FRAMES = 1152
 BLOCK_FRAMES = MPEG_FRAME_FRAMES * 57
 MAX_CHANNELS = 64

@@ -1,4 +1,4 @@
-"""Waveform outputs: the seed's JSON that is also an audiowaveform v2 document, and the binary `.dat`."""
+"""Waveform outputs: the Celery worker's JSON that is also an audiowaveform v2 document, and the binary `.dat`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def to_8_bit(values: np.ndarray) -> np.ndarray:
 
 
 def normalised_peaks(absolute_maxima: np.ndarray) -> list[float]:
-    """The seed's peaks: each bucket's absolute maximum over the loudest bucket's, 4 decimals."""
+    """The Celery worker's peaks: each bucket's absolute maximum over the loudest bucket's, 4 decimals."""
     loudest = int(absolute_maxima.max(initial=0))
     if loudest == 0:
         return [0.0] * len(absolute_maxima)
