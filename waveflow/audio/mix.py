@@ -6,7 +6,8 @@ Two passes, because the gain rule needs the mix's peak before the first sample c
    (soxr, streaming), summed and divided by the number of stems; the block goes to a float32 temp file while
    the peak is tracked;
 2. the temp file is read back, scaled down to `TARGET_PEAK` if the peak was above it, rounded to 16-bit PCM
-   and written as WAV or FLAC; the same pass builds the waveform (the Celery worker's peaks, audiowaveform pixels, `.dat`).
+   and written as WAV or FLAC; the same pass builds the waveform (the Celery worker's peaks, audiowaveform
+   pixels, `.dat`).
 
 The integrated loudness (EBU R128, libebur128) is measured in pass 1, beside the decoding threads.
 
