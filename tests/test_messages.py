@@ -153,3 +153,30 @@ def test_structured_garbage_is_a_command_or_poison(document: dict[str, Any]) -> 
         return
     if parsed.request is not None:
         assert parsed.request.filepath[:1] != "/" and ".." not in parsed.request.filepath.split("/")
+
+
+def celery_body(args: object, kwargs: object) -> str:
+    return base64.b64encode(json.dumps([args, kwargs, {}]).encode()).decode()
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.fixed_dictionaries(
+    {"headers": st.fixed_dictionaries({"task": st.just("app.tasks.generate_hash_and_webhook")},
+                                      optional={"id": JSON_VALUES, "lang": JSON_VALUES, "argsrepr": JSON_VALUES}),
+     "body": st.just(celery_body([], {"stemId": "s1", "filepath": "uploads/s1.wav"})) | JSON_VALUES},
+    optional={"properties": JSON_VALUES | st.fixed_dictionaries({}, optional={"body_encoding": JSON_VALUES}),
+              "content-type": JSON_VALUES, "content-encoding": JSON_VALUES}))
+def test_every_field_of_a_celery_envelope_of_any_json_type_is_a_command_or_poison(document: dict[str, Any]) -> None:
+    try:
+        parsed = parse_message(json.dumps(document))
+    except PoisonMessageError:
+        return
+    assert parsed.task is Task.GENERATE_HASH
+
+
+@pytest.mark.parametrize("properties", ["base64", ["body_encoding"], 7])
+def test_celery_properties_that_are_no_object_name_the_reason(properties: object) -> None:
+    envelope = {"headers": {"task": "app.tasks.generate_hash_and_webhook", "id": "c-1"}, "properties": properties,
+                "body": celery_body([], {"stemId": "s1", "filepath": "uploads/s1.wav"})}
+    with pytest.raises(PoisonMessageError, match="properties are not an object"):
+        parse_message(json.dumps(envelope))

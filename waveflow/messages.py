@@ -55,6 +55,17 @@ class ParsedMessage(BaseModel):
 
 
 def parse_message(body: str | bytes) -> ParsedMessage:
+    """A command, or a PoisonMessageError naming why the body can never be one: whatever shape a malformed body
+    has, it ends here as poison, never as an error that would fail the whole batch it came in."""
+    try:
+        return _parse(body)
+    except PoisonMessageError:
+        raise
+    except Exception as error:  # parsing is pure: any other failure is the body's, and retrying cannot mend it
+        raise PoisonMessageError(f"malformed message ({type(error).__name__}: {str(error)[:200]})") from None
+
+
+def _parse(body: str | bytes) -> ParsedMessage:
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     if len(raw) > MAX_BODY_BYTES:
         raise PoisonMessageError(f"body is {len(raw)} bytes, more than the {MAX_BODY_BYTES} allowed")
@@ -81,7 +92,10 @@ def _from_celery(document: dict[str, Any]) -> ParsedMessage:
     payload = document.get("body")
     if not isinstance(payload, str):
         raise PoisonMessageError("Celery message has no string body")
-    encoding = (document.get("properties") or {}).get("body_encoding", "base64")
+    properties = document.get("properties") or {}
+    if not isinstance(properties, dict):
+        raise PoisonMessageError("Celery message's properties are not an object")
+    encoding = properties.get("body_encoding", "base64")
     inner = payload.encode("utf-8", "surrogatepass")
     if encoding == "base64":
         inner = _b64decode(inner, "Celery body is not base64")
