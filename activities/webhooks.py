@@ -17,7 +17,9 @@ from waveflow.models import WebhookDelivery
 from waveflow.settings import Settings
 from waveflow.signing import IDEMPOTENCY_HEADER, legacy_signature_headers, signature_headers
 
-RETRYABLE_CLIENT_ERRORS = {408, 425, 429}
+RETRYABLE_CLIENT_ERRORS = {401, 403, 408, 425, 429}
+"""A 401 or 403 is the server refusing the signature: a worker clock off by minutes, or a secret rotated on one
+side first. Both mend without the stem, so they are retried (and alerted on); other 4xx are final."""
 MAX_RETRY_AFTER_SECONDS = 600
 
 
@@ -31,7 +33,8 @@ class WebhookActivities:
 
     @activity.defn(name="send_webhook")
     async def send_webhook(self, delivery: WebhookDelivery) -> int:
-        """POST the body; 2xx returns the status, 4xx but 408/425/429 is final, anything else is retried."""
+        """POST the body; 2xx returns the status, a 4xx other than RETRYABLE_CLIENT_ERRORS is final, anything else is
+        retried."""
         body = json.dumps(delivery.body, separators=(",", ":"), sort_keys=True).encode("utf-8")
         timestamp = int(time.time())
         headers = {"Content-Type": "application/json", "User-Agent": "WaveFlow/0.1",
