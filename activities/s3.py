@@ -165,5 +165,12 @@ class S3Activities:
                     f"delete refused: {request.stem_key!r} changed since WaveFlow hashed it "
                     f"(ETag {head['ETag']} is not {request.etag})"
                 )
-            with denied_as("s3:DeleteObject", self._arn(request.stem_key)):
-                self._s3.delete_object(Bucket=self._bucket, Key=request.stem_key)
+            # The ETag again on the delete itself: an object replaced since the HEAD is refused by S3, not deleted.
+            try:
+                with denied_as("s3:DeleteObject", self._arn(request.stem_key)):
+                    self._s3.delete_object(Bucket=self._bucket, Key=request.stem_key, IfMatch=request.etag)
+            except ClientError as error:
+                if error_code(error) not in {"PreconditionFailed", "412"}:
+                    raise
+                raise DeleteRefusedError(f"delete refused: {request.stem_key!r} was replaced while WaveFlow was "
+                                         f"deleting it (its ETag is no longer {request.etag})") from None

@@ -1,4 +1,4 @@
-"""Hostile or broken input end to end: guarded deletes, hostile messages, and no secret anywhere."""
+"""Hostile or broken input: guarded deletes (folders, a replaced object), hostile messages, no secret anywhere."""
 
 from __future__ import annotations
 
@@ -6,16 +6,23 @@ import asyncio
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf.json_format import MessageToJson
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
+from activities.s3 import S3Activities
 from devstack.processes import spawn, stop_process
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
 from tests.signals import encode, sine
 from waveflow.contract import DedupeDecision, HashRequest
-from waveflow.models import StemIngestInput, StemPolicy
+from waveflow.deletion import check_duplicate_delete
+from waveflow.errors import DeleteRefusedError
+from waveflow.models import DeleteRequest, StemIngestInput, StemPolicy
+from waveflow.tempfiles import TempArea
 from worker import running_workers
 from workflows.stem_ingest import StemIngestWorkflow
 
@@ -187,3 +194,48 @@ async def test_no_secret_in_logs_webhooks_or_histories(stack: Stack, client: Cli
         for secret in (webhook_secret, aws_secret, url_password):
             assert secret not in text, f"{secret!r} leaked into the {name}"
     assert any(item.headers.get("Authorization") for item in stack.standin.received), "credentials were used"
+
+
+@pytest.mark.parametrize(("prefix", "key", "allowed"), [
+    ("uploads", "uploads/user-1/a.wav", True),
+    ("uploads/", "uploads/user-1/a.wav", True),
+    ("uploads", "uploads-private/a.wav", False),
+    ("uploads/user-1", "uploads/user-10/a.wav", False),
+])
+def test_delete_prefixes_name_folders(prefix: str, key: str, allowed: bool) -> None:
+    decided = {"stem_key": key, "decided_key": key, "computed_hash": "ab" * 32, "decided_hash": "ab" * 32}
+    if allowed:
+        check_duplicate_delete(**decided, allowed_prefixes=(prefix,))
+    else:
+        with pytest.raises(DeleteRefusedError, match="outside the allowed prefixes"):
+            check_duplicate_delete(**decided, allowed_prefixes=(prefix,))
+
+
+class ReplacedAfterHead:
+    """An S3 client on which someone uploads a new object under the key right after WaveFlow's HEAD of it."""
+
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    def head_object(self, **kwargs: Any) -> Any:
+        head = self._s3.head_object(**kwargs)
+        self._s3.put_object(Bucket=kwargs["Bucket"], Key=kwargs["Key"], Body=b"a newer upload")
+        return head
+
+
+async def test_an_object_replaced_between_the_check_and_the_delete_is_kept(stack: Stack) -> None:
+    audio = encode(sine(0.2))
+    stack.put(ORIGINAL, audio)
+    etag = stack.aws.s3().head_object(Bucket=stack.bucket, Key=ORIGINAL)["ETag"]
+    activities = S3Activities(stack.settings, ReplacedAfterHead(stack.aws.s3()), TempArea(stack.settings.temp_dir))
+    digest = hashlib.sha256(audio).hexdigest()
+    request = DeleteRequest(stem_id="replaced", stem_key=ORIGINAL, decided_key=ORIGINAL, computed_sha256=digest,
+                            decided_sha256=digest, etag=etag, allowed_prefixes=())
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(activities.delete_duplicate, request)
+    assert refused.value.type == "delete_refused"
+    assert "was replaced while WaveFlow was deleting it" in str(refused.value)
+    assert stack.get(ORIGINAL) == b"a newer upload"

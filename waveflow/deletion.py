@@ -22,7 +22,12 @@ def check_duplicate_delete(*, stem_key: str, decided_key: str, computed_hash: st
             f"computed ({computed_hash})"
         )
     for prefixes in (allowed_prefixes, requested_prefixes):
-        if prefixes and not any(stem_key.startswith(prefix) for prefix in prefixes):
+        if prefixes and not any(in_folder(stem_key, prefix) for prefix in prefixes):
             raise DeleteRefusedError(
                 f"delete refused: {stem_key!r} is outside the allowed prefixes {', '.join(prefixes)}"
             )
+
+
+def in_folder(key: str, prefix: str) -> bool:
+    """A prefix names a folder: `uploads` and `uploads/` both hold `uploads/a.wav`, neither `uploads-private/a.wav`."""
+    return key.startswith(prefix if prefix.endswith("/") else f"{prefix}/")
