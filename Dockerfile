@@ -1,16 +1,19 @@
 # One image for both processes: the worker (default command) and the bridge (`waveflow-bridge`).
 
+# Overridable so a test can build on a stand-in made from Debian's packages where no image registry is reachable.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
 # The project as a wheel; the build tools stay in this stage.
-FROM python:3.11-slim-bookworm AS wheel
+FROM ${BASE_IMAGE} AS wheel
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY waveflow ./waveflow
 COPY workflows ./workflows
 COPY activities ./activities
-COPY worker.py sqs_bridge.py temporal_client.py ./
+COPY worker.py sqs_bridge.py temporal_client.py metrics.py ./
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
-FROM python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     TEMP_DIR=/var/tmp/waveflow \
     METRICS_BIND_ADDRESS=0.0.0.0:9464 \

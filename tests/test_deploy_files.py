@@ -1,8 +1,9 @@
 """The deployment files validate against their published schemas and agree with the service's own numbers.
 
-Docker cannot run here, so nothing is built or started: the compose file is checked against the Compose
-Specification schema, the Dockerfile with hadolint, the Kubernetes manifests against Kubernetes' own schemas
-(and KEDA's resources against models generated from KEDA's CRDs).
+These check the files as files: the compose file against the Compose Specification schema, the Dockerfile with
+hadolint, the Kubernetes manifests against Kubernetes' own schemas (and KEDA's resources against models generated
+from KEDA's CRDs). tests/test_image.py builds the image and runs it; tests/test_shipped_config.py starts WaveFlow
+on the compose, Kubernetes and Dockerfile environments.
 """
 
 from __future__ import annotations
