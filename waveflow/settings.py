@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import tempfile
@@ -15,6 +14,7 @@ from pydantic import Field, HttpUrl, SecretStr, ValidationError, ValidationInfo,
 from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from waveflow.cpus import available_cpus
 from waveflow.signing import check_secret
 
 EMPTY_MEANS_DISABLED = frozenset({"metrics_bind_address", "worker_health_bind_address", "bridge_health_bind_address"})
@@ -55,8 +55,9 @@ class Settings(BaseSettings):
     temporal_search_attributes: bool = False
     """Set WaveFlowUserId, WaveFlowTrackId and WaveFlowStage on stems; they must be registered first."""
     max_concurrent_activities: int = Field(default=32, ge=1)
-    max_concurrent_analyses: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
-    """CPU-bound steps (analyses, mixes) running at once on a host; more wait for a core, heartbeating."""
+    max_concurrent_analyses: int = Field(default_factory=available_cpus, ge=1)
+    """CPU-bound steps (analyses, mixes) running at once on a host; more wait for a core, heartbeating. The default
+    is the cores the container may use (its cgroup CPU quota), not the node's."""
     worker_health_bind_address: str = "0.0.0.0:9465"
     """The worker's /livez and /readyz; empty disables."""
     bridge_health_bind_address: str = "0.0.0.0:9466"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -18,6 +17,7 @@ from waveflow.audio.buckets import BoundedPixels, FixedWidthBuckets, Proportiona
 from waveflow.audio.decode import BLOCK_FRAMES, MPEG_FRAME_FRAMES, open_audio, open_segment
 from waveflow.audio.formats import AudioFormat, check_declared_length, detect_format
 from waveflow.audio.waveform import DatWriter, normalised_peaks
+from waveflow.cpus import available_cpus
 from waveflow.errors import DamagedAudioError
 
 Progress = Callable[[int, int], None]
@@ -78,11 +78,11 @@ def mono_mix(block: np.ndarray) -> np.ndarray:
 def analyse_file(path: Path, *, num_peaks: int, detail_samples_per_pixel: int, detail_output: BinaryIO,
                  progress: Progress | None = None, segments: int | None = None) -> AudioAnalysis:
     """`segments`: how many parts of a WAV, AIFF or FLAC file (SEGMENTABLE) are decoded at once, on as many threads
-    (default: the cores, for a file of SEGMENTED_FROM_BYTES or more); the result is byte for byte the one-pass
-    result."""
+    (default: the cores the container may use, for a file of SEGMENTED_FROM_BYTES or more); the result is byte for
+    byte the one-pass result."""
     audio_format = detect_format(path)
     check_declared_length(path, audio_format)
-    wanted_segments = segments or (os.cpu_count() or 1 if path.stat().st_size >= SEGMENTED_FROM_BYTES else 1)
+    wanted_segments = segments or (available_cpus() if path.stat().st_size >= SEGMENTED_FROM_BYTES else 1)
     if wanted_segments > 1 and audio_format in SEGMENTABLE:
         analysis = _analyse_in_segments(path, audio_format, num_peaks, detail_samples_per_pixel, detail_output,
                                         progress, wanted_segments)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from waveflow.audio.buckets import BoundedPixels, FixedWidthBuckets, Proportiona
 from waveflow.audio.decode import BLOCK_FRAMES, DecodedAudio, open_audio
 from waveflow.audio.formats import AudioFormat, check_declared_length, detect_format
 from waveflow.audio.waveform import DatWriter, normalised_peaks
+from waveflow.cpus import available_cpus
 from waveflow.errors import WaveFlowError
 
 MAX_STEMS = 32
@@ -250,7 +250,7 @@ def _sum_to_float_file(streams: list[_StemStream], rate: int, channels: int, flo
     # libsndfile, FFmpeg and soxr release the GIL: the stems decode side by side on every core, one round ahead
     # of the summing, writing and loudness (which holds the GIL) of the previous round.
     with (float_temp.open("wb") as output,
-          ThreadPoolExecutor(max_workers=min(len(streams), os.cpu_count() or 1), thread_name_prefix="mix-decode")
+          ThreadPoolExecutor(max_workers=min(len(streams), available_cpus()), thread_name_prefix="mix-decode")
           as decoders):
         upcoming = [decoders.submit(next_chunk, stream) for stream in streams]
         while True:
