@@ -22,6 +22,9 @@ from waveflow.models import (
     DeleteRequest,
     DownloadedObject,
     DownloadRequest,
+    MixJob,
+    MixOutcome,
+    MixOutputKeys,
     MixStemsInput,
     StemIngestInput,
     StemPolicy,
@@ -43,6 +46,8 @@ class FakeSteps:
     webhooks: list[WebhookDelivery] = field(default_factory=list)
     rejected_kinds: set[WebhookKind] = field(default_factory=set)
     hold_analysis: asyncio.Event | None = None
+    mixed: list[MixOutputKeys] = field(default_factory=list)
+    discarded: list[MixOutputKeys] = field(default_factory=list)
 
     @activity.defn(name="download_and_hash")
     async def download_and_hash(self, request: DownloadRequest) -> DownloadedObject:
@@ -78,11 +83,30 @@ class FakeSteps:
                                    non_retryable=True)
         return 200
 
+    @activity.defn(name="ClaimMixHost")
+    async def claim_host(self) -> str:
+        return self.host_queue
+
+    @activity.defn(name="MixAndUpload")
+    async def mix_and_upload(self, job: MixJob) -> MixOutcome:
+        self.mixed.append(job.outputs)
+        if any(stem.key.endswith("unmixable.wav") for stem in job.stems):
+            raise ApplicationError("no decoder for it", type="damaged_audio", non_retryable=True)
+        return MixOutcome(mixed_file_path=job.outputs.mixed_key, waveform_data_path=job.outputs.waveform_key,
+                          waveform_detail_path=job.outputs.detail_key, audio_data_hash=SHA256, file_size=4,
+                          duration=1.0, sample_rate=44100, channels=2, peak=0.5, gain=1.0, loudness_lufs=None,
+                          stem_formats=["wav"])
+
+    @activity.defn(name="DiscardMixOutputs")
+    async def discard_outputs(self, outputs: MixOutputKeys) -> None:
+        self.discarded.append(outputs)
+
     def shared(self) -> list[object]:
-        return [self.download_and_hash, self.delete_duplicate, self.send_webhook, self.analyse_audio]
+        return [self.download_and_hash, self.delete_duplicate, self.send_webhook, self.analyse_audio,
+                self.claim_host, self.mix_and_upload, self.discard_outputs]
 
     def on_host(self) -> list[object]:
-        return [self.analyse_audio, self.remove_stem_files]
+        return [self.analyse_audio, self.remove_stem_files, self.download_and_hash, self.mix_and_upload]
 
     def bodies(self, kind: WebhookKind) -> list[dict[str, object]]:
         return [delivery.body for delivery in self.webhooks if delivery.kind is kind]
@@ -194,3 +218,24 @@ async def test_a_mix_of_no_stems_is_refused_by_webhook_without_touching_s3(fleet
     assert fleet.steps.calls == []
     [webhook] = fleet.steps.bodies(WebhookKind.MIXING_COMPLETE)
     assert webhook["status"] == "FAILURE" and webhook["task_id"] == "m-1"
+
+
+async def test_two_mixes_of_one_stage_write_their_own_keys_and_a_failed_one_discards_only_its_own(
+        fleet: Fleet) -> None:
+    async def mix(stem: str) -> object:
+        return await fleet.client.start_workflow(
+            MixStemsWorkflow.run, MixStemsInput(request=MixRequest(stageId="stage-2", stem_paths=[stem]),
+                                                task_id=stem), id=f"mix-{uuid.uuid4().hex[:8]}",
+            task_queue=fleet.task_queue, execution_timeout=timedelta(minutes=2))
+
+    good, bad = await asyncio.gather(mix("uploads/good.wav"), mix("uploads/unmixable.wav"))
+    await good.result()
+    with pytest.raises(WorkflowFailureError):
+        await bad.result()
+    by_run = {outputs.mixed_key: outputs for outputs in fleet.steps.mixed}
+    assert len(by_run) == 2, "each run has keys of its own"
+    for handle in (good, bad):
+        suffix = handle.result_run_id.replace("-", "")[-12:]
+        assert any(key.endswith(f"_{suffix}.wav") for key in by_run), (suffix, sorted(by_run))
+    [discarded] = fleet.steps.discarded
+    assert discarded.mixed_key.endswith(f"_{bad.result_run_id.replace('-', '')[-12:]}.wav")

@@ -52,6 +52,9 @@ if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
 
 WORKFLOW_NAME = "MixStemsWorkflow"
+OUTPUT_KEYS_CARRY_THE_RUN = "mix-output-keys-carry-the-run"
+"""Patch: the output keys end in the run id's random part. By the millisecond alone, two mixes of one stage
+started together wrote the same keys, and a failed one's discard deleted what the other reported."""
 
 
 def mix_workflow_id(request: MixRequest, message_id: str | None) -> str:
@@ -108,7 +111,9 @@ class MixStemsWorkflow:
     async def run(self, params: MixStemsInput) -> MixResult:
         started = workflow.now()
         paths = params.request.stem_paths or []
-        stamp = int(workflow.now().timestamp() * 1000)
+        stamp = f"{int(workflow.now().timestamp() * 1000)}"
+        if workflow.patched(OUTPUT_KEYS_CARRY_THE_RUN):
+            stamp += f"_{workflow.info().run_id.replace('-', '')[-12:]}"
         stage_id = params.request.stageId
         outputs = MixOutputKeys(mixed_key=f"mixed/{stage_id}_mixed_{stamp}.{params.policy.output_format}",
                                 waveform_key=f"waveforms/{stage_id}_mixed_waveform_{stamp}.json",
