@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
 
 from waveflow.contract import DedupeDecision, HashRequest, MixRequest, WebhookKind
@@ -202,7 +202,9 @@ async def test_a_cancel_during_the_analysis_reports_cancelled_once_the_analysis_
     await handle.signal(StemIngestWorkflow.decide, DedupeDecision(duplicate=False, filepath="uploads/cancelled.wav"))
     await until(lambda: any(call.startswith("analyse") for call in fleet.steps.calls), "the analysis")
     await handle.cancel()
-    await until(lambda: fleet.steps.bodies(WebhookKind.COMPLETION), "the completion", timeout=60)
+    with pytest.raises(WorkflowFailureError) as ended:
+        await handle.result()
+    assert isinstance(ended.value.cause, CancelledError)
     [completion] = fleet.steps.bodies(WebhookKind.COMPLETION)
     assert completion["result"]["error_code"] == "cancelled"
     assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED

@@ -14,7 +14,7 @@ export interface CompletionPayload {
   userId: string | null;
 }
 /**
- * `result` of a SUCCESS completion after analysis (the seed's fields plus added ones).
+ * `result` of a SUCCESS completion after analysis (the Celery worker's fields plus added ones).
  */
 export interface AnalysisResult {
   audio_data_hash: string;
