@@ -29,5 +29,5 @@ RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin waveflow \
     && mkdir -p /var/tmp/waveflow && chown 10001 /var/tmp/waveflow
 USER 10001
 EXPOSE 9464 9465 9466
-HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["python", "-m", "waveflow.probe"]
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["python", "-m", "waveflow.health"]
 CMD ["waveflow-worker"]

@@ -26,14 +26,14 @@ from activities.aws_access import make_sqs_client, sqs_arn, sqs_failure
 from metrics import BridgeMetrics
 from temporal_client import (
     TemporalTrouble,
+    check_reachable,
     check_search_attributes,
     connect,
     describe_error,
     namespace_retention,
-    probe,
     trouble_of,
 )
-from waveflow.health_http import HealthServer, Verdict
+from waveflow.health import HealthServer, Verdict
 from waveflow.logs import configure_logging
 from waveflow.messages import ParsedMessage, PoisonMessageError, parse_message
 from waveflow.namespace import describe_retention
@@ -169,7 +169,7 @@ class SqsBridge:
                 and time.monotonic() - self._last_contact < RECHECK_TEMPORAL_AFTER_SECONDS):
             return 0
         try:
-            await probe(self._client, self._settings.temporal_rpc_timeout)
+            await check_reachable(self._client, self._settings.temporal_rpc_timeout)
             if self._settings.temporal_search_attributes:
                 await check_search_attributes(self._client, self._settings.temporal_rpc_timeout)
         except Exception as error:

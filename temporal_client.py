@@ -89,7 +89,7 @@ def describe_error(error: BaseException) -> str:
     return f"{error.status.name}: {message}" if isinstance(error, RPCError) else message
 
 
-async def probe(client: Client, timeout: timedelta) -> None:
+async def check_reachable(client: Client, timeout: timedelta) -> None:
     """One cheap call that needs the server, the namespace and the credentials to be right; raises otherwise."""
     await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace),
                                                      timeout=timeout)

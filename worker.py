@@ -43,13 +43,13 @@ from activities.webhooks import WebhookActivities
 from metrics import worker_runtime
 from temporal_client import (
     NamespaceNotReadyError,
+    check_reachable,
     check_search_attributes,
     connect,
     describe_error,
-    probe,
     trouble_of,
 )
-from waveflow.health_http import HealthServer, Verdict
+from waveflow.health import HealthServer, Verdict
 from waveflow.logs import configure_logging
 from waveflow.settings import Settings, load_settings
 from waveflow.tempfiles import TempArea
@@ -154,7 +154,7 @@ class WorkerHealth:
         while True:
             self._last_tick = time.monotonic()
             try:
-                await probe(self._client, self._timeout)
+                await check_reachable(self._client, self._timeout)
                 self._last_answer, self._trouble = time.monotonic(), ""
             except Exception as error:
                 if trouble_of(error) is None:

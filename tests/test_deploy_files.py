@@ -84,7 +84,7 @@ def test_dockerfile_passes_hadolint_runs_as_non_root_and_checks_health() -> None
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
     text = dockerfile.read_text(encoding="utf-8")
     assert re.search(r"^USER 10001$", text, re.M)
-    assert re.search(r"^HEALTHCHECK .*waveflow\.probe", text, re.M)
+    assert re.search(r"^HEALTHCHECK .*waveflow\.health", text, re.M)
 
 
 def test_dockerignore_lets_in_only_what_the_dockerfile_copies() -> None:

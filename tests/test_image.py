@@ -122,7 +122,7 @@ def container_environment(stack: Stack, aws: LocalAws, server: TemporalDevServer
                           ) -> dict[str, str]:
     """What a container needs to join the stack; its temp area stays the image's own."""
     environment = {name: value for name, value in stack.env().items() if name != "TEMP_DIR"}
-    # Both health addresses name this container's own port: the probe asks both, and on the host network
+    # Both health addresses name this container's own port: the health check asks both, and on the host network
     # the default ports could answer for some other process.
     health_address = f"{LOOPBACK}:{health_port}"
     return {**environment, **local_aws_environment(aws.endpoint_url),
@@ -173,7 +173,7 @@ def test_image_runs_worker_and_bridge_as_non_root_healthy_and_ingests_a_stem(
     with logs_on_failure([worker, bridge]):
         for container in (worker, bridge):
             assert container.inspect("{{json .Config.Healthcheck.Test}}") == \
-                '["CMD","python","-m","waveflow.probe"]', "the Dockerfile's own health check runs"
+                '["CMD","python","-m","waveflow.health"]', "the Dockerfile's own health check runs"
             container.wait_until_healthy()
             assert container.process_uids() == [NON_ROOT_UID] * 4, f"{container.name} is not uid {NON_ROOT_UID}"
 

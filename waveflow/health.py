@@ -1,13 +1,20 @@
-"""Liveness, readiness and (optionally) Prometheus metrics over HTTP, served from a daemon thread.
+"""Health, in one place: the `/livez`, `/readyz` (and `/metrics`) endpoints each process serves from a daemon
+thread, and the container's HEALTHCHECK that asks them.
 
-`GET /livez` and `GET /readyz` answer 200 with `{"status": "ok", ...}` or 503 with the reason; what "live" and
-"ready" mean is the process's own business, given as callables. Nothing here knows Temporal or SQS.
+What "live" and "ready" mean is each process's own business, given as callables (`worker.py`, `sqs_bridge.py`);
+nothing here knows Temporal or SQS. `python -m waveflow.health` exits 0 when this container's process is live:
+one image runs either the worker or the bridge, so it asks both processes' health addresses on loopback and is
+satisfied by the first that answers 200 on /livez.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
@@ -75,3 +82,27 @@ class HealthServer:
         start_response("200 OK" if verdict.ok else "503 Service Unavailable",
                        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
+
+
+HEALTH_ADDRESSES = {"WORKER_HEALTH_BIND_ADDRESS": "0.0.0.0:9465", "BRIDGE_HEALTH_BIND_ADDRESS": "0.0.0.0:9466"}
+TIMEOUT_SECONDS = 3.0
+
+
+def health_urls(environ: dict[str, str], path: str = "/livez") -> list[str]:
+    ports = [environ.get(name) or default for name, default in HEALTH_ADDRESSES.items()]
+    return [f"http://127.0.0.1:{address.rsplit(':', 1)[1]}{path}" for address in ports if address]
+
+
+def is_live(urls: list[str]) -> bool:
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            continue
+    return False
+
+
+if __name__ == "__main__":
+    sys.exit(0 if is_live(health_urls(dict(os.environ), sys.argv[1] if len(sys.argv) > 1 else "/livez")) else 1)

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from devstack.processes import LoopbackHttpServer, free_port
-from waveflow.probe import is_live, probe_urls
+from waveflow.health import health_urls, is_live
 
 
 def health_server(status: int) -> LoopbackHttpServer:
@@ -34,20 +34,20 @@ def bridge_answering() -> Iterator[dict[int, str]]:
 
 
 def test_defaults_ask_both_processes_on_loopback() -> None:
-    assert probe_urls({}) == ["http://127.0.0.1:9465/livez", "http://127.0.0.1:9466/livez"]
+    assert health_urls({}) == ["http://127.0.0.1:9465/livez", "http://127.0.0.1:9466/livez"]
 
 
 def test_live_when_the_process_in_this_container_answers_200(bridge_answering: dict[int, str]) -> None:
     nobody = str(free_port())
     environ = {"WORKER_HEALTH_BIND_ADDRESS": f"0.0.0.0:{nobody}",
                "BRIDGE_HEALTH_BIND_ADDRESS": f"0.0.0.0:{bridge_answering[200]}"}
-    assert is_live(probe_urls(environ))
+    assert is_live(health_urls(environ))
 
 
 def test_not_live_on_503_or_when_nothing_listens(bridge_answering: dict[int, str]) -> None:
     nobody = str(free_port())
     environ = {"WORKER_HEALTH_BIND_ADDRESS": f"0.0.0.0:{nobody}",
                "BRIDGE_HEALTH_BIND_ADDRESS": f"0.0.0.0:{bridge_answering[503]}"}
-    assert not is_live(probe_urls(environ))
-    assert not is_live(probe_urls({"WORKER_HEALTH_BIND_ADDRESS": f"127.0.0.1:{nobody}",
+    assert not is_live(health_urls(environ))
+    assert not is_live(health_urls({"WORKER_HEALTH_BIND_ADDRESS": f"127.0.0.1:{nobody}",
                                    "BRIDGE_HEALTH_BIND_ADDRESS": f"127.0.0.1:{nobody}"}))
