@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.signals import SAMPLE_RATE, encode, encode_with_ffmpeg, sine
+from tests.audio_samples import SAMPLE_RATE, encode, encode_with_ffmpeg, sine
 from waveflow.audio.analysis import AudioAnalysis, analyse_file
 from waveflow.audio.waveform import DAT_HEADER, to_8_bit, waveform_document
 from waveflow.errors import DamagedAudioError, NotAudioError

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.signals import encode, encode_with_ffmpeg, sine
+from tests.audio_samples import encode, encode_with_ffmpeg, sine
 from waveflow.audio.analysis import analyse_file
 from waveflow.errors import WaveFlowError
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.signals import SAMPLE_RATE, encode
+from tests.audio_samples import SAMPLE_RATE, encode
 from waveflow.audio import analysis as analysis_module
 from waveflow.audio.analysis import AudioAnalysis, analyse_file, segment_block_frames, segment_bounds
 from waveflow.errors import DamagedAudioError

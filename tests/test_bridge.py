@@ -14,6 +14,7 @@ from temporalio.client import Client
 from activities.aws_access import make_sqs_client
 from devstack.processes import spawn, stop_process
 from sqs_bridge import POISON_REASON_ATTRIBUTE, SqsBridge
+from tests.audio_samples import encode, sine
 from tests.conftest import (
     COMPLETION,
     HASH_CHECK,
@@ -24,7 +25,6 @@ from tests.conftest import (
     until_drained,
     webhooks,
 )
-from tests.signals import encode, sine
 from tests.test_messages import celery_v2
 from worker import running_workers
 from workflows.stem_ingest import StemIngestWorkflow

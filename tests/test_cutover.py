@@ -12,8 +12,8 @@ from collections import Counter
 
 from temporalio.client import Client
 
+from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
-from tests.signals import encode, sine
 from tests.test_messages import celery_v2
 
 

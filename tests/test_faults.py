@@ -24,8 +24,8 @@ from temporalio.service import RPCError
 from devstack.fault_proxy import FaultProxy
 from devstack.nestjs_standin import NestJsStandIn
 from devstack.processes import TemporalDevServer, free_port, spawn, stop_process
+from tests.audio_samples import SAMPLE_RATE, encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, hash_request, webhooks
-from tests.signals import SAMPLE_RATE, encode, sine
 from workflows.stem_ingest import StemIngestWorkflow
 
 

@@ -16,8 +16,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.s3 import S3Activities
 from devstack.processes import spawn, stop_process
+from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
-from tests.signals import encode, sine
 from waveflow.contract import DedupeDecision, HashRequest
 from waveflow.deletion import check_duplicate_delete
 from waveflow.errors import DeleteRefusedError

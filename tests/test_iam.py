@@ -25,9 +25,9 @@ from activities.s3 import S3Activities
 from devstack.local_aws import REGION
 from devstack.nestjs_standin import NestJsStandIn
 from devstack.processes import TemporalDevServer, free_port, spawn, stop_process
+from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, hash_request
 from tests.enforced_aws import ACCOUNT_ID, Credentials, EnforcedAws, policy
-from tests.signals import encode, sine
 from waveflow.errors import AccessDeniedError, ObjectMissingError
 from waveflow.models import HealthReport
 from waveflow.settings import Settings

@@ -27,8 +27,8 @@ from devstack.container_engine import (
 )
 from devstack.local_aws import LocalAws, local_aws_environment
 from devstack.processes import LOOPBACK, TemporalDevServer, free_port
+from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request
-from tests.signals import encode, sine
 
 IMAGE = "waveflow:test"
 NON_ROOT_UID = 10001

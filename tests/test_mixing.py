@@ -25,8 +25,8 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from devstack.processes import TemporalDevServer
+from tests.audio_samples import encode, sine
 from tests.conftest import Stack, cli_env, services_running, webhooks
-from tests.signals import encode, sine
 from waveflow.audio.analysis import analyse_file
 from waveflow.contract import MixRequest
 from waveflow.messages import PoisonMessageError, Task, parse_message

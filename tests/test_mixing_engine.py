@@ -11,7 +11,7 @@ import pytest
 import soundfile
 import soxr
 
-from tests.signals import encode, encode_with_ffmpeg, sine
+from tests.audio_samples import encode, encode_with_ffmpeg, sine
 from waveflow.audio.mix import ChannelMode, MixedAudio, MixOptions, OutputFormat, mix_files
 from waveflow.errors import DamagedAudioError, WaveFlowError
 

@@ -15,8 +15,8 @@ from temporalio.service import RPCError
 
 from devstack.fault_proxy import FaultProxy
 from devstack.processes import spawn, stop_process
+from tests.audio_samples import encode, sine
 from tests.conftest import Stack, bridge_running, webhooks
-from tests.signals import encode, sine
 from tests.test_mixing import MIXING_COMPLETE, mix_message, reference_mix
 from waveflow.contract import MixRequest
 from worker import running_workers

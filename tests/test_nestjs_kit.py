@@ -23,9 +23,9 @@ from temporalio.client import Client
 
 from devstack.node_packages import run
 from devstack.processes import ROOT, TemporalDevServer, free_port, stop_process
+from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, Stack, hash_request, services_running, webhooks
 from tests.installed_tools import installed_package
-from tests.signals import encode, sine
 from tests.test_mixing import MIXING_COMPLETE, mix_message
 from waveflow.signing import new_secret, signature_headers
 

@@ -16,9 +16,9 @@ from temporalio.client import Client, WorkflowFailureError
 
 from devstack.node_packages import run
 from devstack.processes import ROOT, free_port, spawn, stop_process
+from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, Stack, hash_request, webhooks
 from tests.installed_tools import promtool
-from tests.signals import encode, sine
 
 OBSERVABILITY = ROOT / "observability"
 ALERT_RULES = OBSERVABILITY / "prometheus-alerts.yml"

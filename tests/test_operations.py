@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from devstack.processes import ROOT, TemporalDevServer, free_port, spawn, stop_process
+from tests.audio_samples import encode, sine
 from tests.conftest import (
     COMPLETION,
     HASH_CHECK,
@@ -27,7 +28,6 @@ from tests.conftest import (
     services_running,
     webhooks,
 )
-from tests.signals import encode, sine
 from waveflow.models import CleanupReport, HealthReport
 from waveflow.settings import Settings
 from waveflow.tempfiles import TempArea

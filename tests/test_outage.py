@@ -23,8 +23,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from activities.aws_access import make_sqs_client
 from devstack.processes import LOOPBACK, TemporalDevServer, free_port, spawn, stop_process
 from sqs_bridge import BridgeState, SqsBridge
+from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, cli_env, hash_request, webhooks
-from tests.signals import encode, sine
 from waveflow.namespace import register_search_attributes_command
 from worker import running_workers
 

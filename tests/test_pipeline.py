@@ -8,9 +8,9 @@ import json
 
 from temporalio.client import Client
 
+from tests.audio_samples import SAMPLE_RATE, encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
 from tests.history_steps import steps_of
-from tests.signals import SAMPLE_RATE, encode, sine
 from workflows.stem_ingest import StemIngestWorkflow
 
 

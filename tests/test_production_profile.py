@@ -34,6 +34,7 @@ from temporalio.service import RPCError
 
 from devstack.nestjs_standin import NestJsStandIn, ReceivedWebhook
 from devstack.processes import ROOT
+from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, hash_request
 from tests.production_profile import (
     DECISION_TIMEOUT_SECONDS,
@@ -47,7 +48,6 @@ from tests.production_profile import (
     run_script,
     wait_until_queryable,
 )
-from tests.signals import encode, sine
 from waveflow.contract import MixRequest
 from waveflow.signing import new_secret
 from workflows.mix_stems import mix_workflow_id

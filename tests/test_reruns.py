@@ -13,6 +13,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from devstack.processes import ROOT, TemporalDevServer
+from tests.audio_samples import encode, sine
 from tests.conftest import (
     COMPLETION,
     HASH_CHECK,
@@ -23,7 +24,6 @@ from tests.conftest import (
     until_drained,
     webhooks,
 )
-from tests.signals import encode, sine
 from waveflow.contract import DedupeDecision
 from workflows.stem_ingest import StemIngestWorkflow
 

@@ -13,8 +13,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from devstack.processes import spawn, stop_process
+from tests.audio_samples import encode
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, webhooks
-from tests.signals import encode
 
 STEMS = 300
 

@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 
 from devstack.processes import LoopbackHttpServer, spawn, stop_process
+from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, webhooks
-from tests.signals import encode, sine
 
 
 @pytest.fixture

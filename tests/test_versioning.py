@@ -12,9 +12,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from devstack.processes import ROOT, TemporalDevServer, spawn, stop_process
+from tests.audio_samples import encode, sine
 from tests.changed_workflow import ADDED_STEP_MEMO, ADDED_STEP_PATCH
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, cli_env, hash_request, webhooks
-from tests.signals import encode, sine
 from workflows.stem_ingest import StemIngestWorkflow
 
 

@@ -15,8 +15,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.webhooks import WebhookActivities
+from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
-from tests.signals import encode, sine
 from waveflow.contract import WebhookKind
 from waveflow.models import WebhookDelivery
 from waveflow.settings import Settings

@@ -26,6 +26,7 @@ from temporalio.service import RPCError
 from devstack.local_aws import LocalAws
 from devstack.processes import TemporalDevServer, free_port
 from temporal_client import connect
+from tests.audio_samples import encode, sine
 from tests.conftest import (
     COMPLETION,
     HASH_CHECK,
@@ -36,7 +37,6 @@ from tests.conftest import (
     services_running,
     webhooks,
 )
-from tests.signals import encode, sine
 from tests.test_mixing import mix_message
 from waveflow.contract import DedupeDecision
 from worker import running_workers
