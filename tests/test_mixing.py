@@ -103,7 +103,7 @@ async def test_three_different_stems_make_one_mix_that_matches_the_reference(
 
     body = webhook.body
     Webhook(SECRET).verify(webhook.raw_body, webhook.headers)
-    stamp = re.fullmatch(r"mixed/stage-1_mixed_(\d+)\.wav", body["mixed_file_path"]).group(1)
+    stamp = re.fullmatch(r"mixed/stage-1_mixed_(\d+_[0-9a-f]{12})\.wav", body["mixed_file_path"]).group(1)
     mixed = stack.get(body["mixed_file_path"])
     samples, rate = soundfile.read(io.BytesIO(mixed), dtype="int16", always_2d=True)
     expected = reference_mix(list(stems.values()), 48000)
