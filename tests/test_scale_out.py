@@ -32,6 +32,20 @@ async def analysed_on(client: Client, stem_id: str) -> list[str]:
             and event.activity_task_scheduled_event_attributes.activity_type.name == "analyse_audio"]
 
 
+async def report_unfinished(client: Client, stack: Stack, stems: list[str]) -> None:
+    """For a stem with no completion: where its workflow stands (status, pending activities, last events)."""
+    completed = {item.body["stemId"] for item in stack.standin.accepted(COMPLETION)}
+    hash_checked = {item.body["stemId"] for item in stack.standin.accepted(HASH_CHECK)}
+    for stem_id in [stem_id for stem_id in stems if stem_id not in completed][:3]:
+        handle = client.get_workflow_handle(f"stem-{stem_id}")
+        description = await handle.describe()
+        pending = [(item.activity_type.name, item.attempt, item.state, item.last_failure.message)
+                   for item in description.raw_description.pending_activities]
+        events = [event.event_type for event in (await handle.fetch_history()).events][-8:]
+        print(f"\nunfinished {stem_id}: hash-check received {stem_id in hash_checked}, {description.status}, "
+              f"pending {pending}, last events {events}")
+
+
 @pytest.mark.timeout(600)
 async def test_two_hosts_two_bridges_a_burst_and_one_host_killed(stack: Stack, client: Client,
                                                                   tmp_path: Path) -> None:
@@ -55,7 +69,11 @@ async def test_two_hosts_two_bridges_a_burst_and_one_host_killed(stack: Stack, c
         workers["host-a"].kill()
         workers["host-a"].wait()
         killed_after = len(stack.standin.accepted(COMPLETION))
-        await webhooks(stack, COMPLETION, STEMS, timeout=480)
+        try:
+            await webhooks(stack, COMPLETION, STEMS, timeout=480)
+        except TimeoutError:
+            await report_unfinished(client, stack, stems)
+            raise
         elapsed = time.monotonic() - started
     finally:
         for process in [*bridges, *workers.values()]:
