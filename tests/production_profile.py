@@ -229,9 +229,15 @@ class ProductionStack:
             raise AssertionError(f"{workflow_id} is still {status} after {timeout} s") from None
         return await handle.describe()
 
-    async def runs(self, workflow_id: str) -> list[WorkflowExecutionStatus | None]:
-        statuses = [item.status async for item in self.temporal.list_workflows(f"WorkflowId = '{workflow_id}'")]
-        return sorted(statuses, key=str)
+    async def runs(self, workflow_id: str, timeout: float = 30.0) -> list[WorkflowExecutionStatus | None]:
+        """The status of every run visibility lists, once it lists none as running: callers ask after the last run
+        closed, and visibility, unlike describe, catches up a moment later."""
+        deadline = time.monotonic() + timeout
+        while True:
+            statuses = [item.status async for item in self.temporal.list_workflows(f"WorkflowId = '{workflow_id}'")]
+            if WorkflowExecutionStatus.RUNNING not in statuses or time.monotonic() > deadline:
+                return sorted(statuses, key=str)
+            await asyncio.sleep(0.2)
 
     async def listed(self, query: str, expected: str, timeout: float = 60.0, namespace: str = NAMESPACE) -> str:
         """`temporal workflow list --namespace <ns> --query <query>` until its output names `expected`."""
