@@ -1,9 +1,12 @@
 # One image for both processes: the worker (default command) and the bridge (`waveflow-bridge`).
 
 # Overridable so a test can build on a stand-in made from Debian's packages where no image registry is reachable.
+# Its default is tagged; older hadolint releases (2.12, the lowest we test) do not resolve an ARG's default,
+# hence the DL3006 ignores.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # The project as a wheel; the build tools stay in this stage.
+# hadolint ignore=DL3006
 FROM ${BASE_IMAGE} AS wheel
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -13,6 +16,7 @@ COPY activities ./activities
 COPY worker.py sqs_bridge.py temporal_client.py metrics.py ./
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
+# hadolint ignore=DL3006
 FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     TEMP_DIR=/var/tmp/waveflow \
