@@ -11,7 +11,7 @@ from activities.errors import as_application_errors
 from activities.heartbeats import CpuSlots, ProgressBeat
 from activities.s3 import S3Activities
 from metrics import count, observe
-from waveflow.audio.analysis import Progress, analyse_file
+from waveflow.audio.analysis import LengthLimit, Progress, analyse_file
 from waveflow.models import AnalyseRequest, AnalysisOutcome
 from waveflow.tempfiles import TempArea, no_space_is_retryable
 
@@ -35,7 +35,8 @@ class AudioActivities:
                       detail_path.open("w+b") as detail, self._cpu.held()):
                     analysis = analyse_file(Path(source.local_path), num_peaks=request.num_peaks,
                                             detail_samples_per_pixel=request.detail_samples_per_pixel,
-                                            detail_output=detail, progress=_heartbeat_progress(beat))
+                                            detail_output=detail, progress=_heartbeat_progress(beat),
+                                            limit=LengthLimit(request.max_audio_seconds))
                 beat({"stage": "uploading", "seconds_analysed": analysis.duration})
                 self._s3.upload_waveform(analysis, request.created_at, request.waveform_key, detail_path,
                                          request.detail_key)

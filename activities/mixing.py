@@ -55,7 +55,9 @@ class MixingActivities:
                 cleanup.callback(path.unlink, missing_ok=True)
             options = MixOptions(sample_rate=job.policy.sample_rate, channel_mode=ChannelMode(job.policy.channel_mode),
                                  output_format=output_format, num_peaks=job.policy.num_peaks,
-                                 detail_samples_per_pixel=job.policy.detail_samples_per_pixel)
+                                 detail_samples_per_pixel=job.policy.detail_samples_per_pixel,
+                                 max_seconds=job.policy.max_mix_seconds,
+                                 max_input_seconds=job.policy.max_input_seconds)
             with no_space_is_retryable(mixed_path), detail_path.open("w+b") as detail, self._cpu.held():
                 mixed = mix_files(stems, options, float_temp=float_temp, output=mixed_path, detail_output=detail,
                                   progress=_heartbeat_progress([stem.key for stem in job.stems]))

@@ -11,6 +11,7 @@ class ErrorCode(StrEnum):
     FILE_TOO_LARGE = "file_too_large"
     NOT_AUDIO = "not_audio"
     DAMAGED_AUDIO = "damaged_audio"
+    AUDIO_TOO_LONG = "audio_too_long"
     DECISION_TIMEOUT = "decision_timeout"
     DELETE_REFUSED = "delete_refused"
     WEBHOOK_REJECTED = "webhook_rejected"
@@ -25,6 +26,7 @@ class ErrorCode(StrEnum):
     NO_STEMS = "no_stems"
     TOO_MANY_STEMS = "too_many_stems"
     INVALID_STEM_PATH = "invalid_stem_path"
+    MIX_TOO_LONG = "mix_too_long"
     PROCESSING_FAILED = "processing_failed"
 
 
@@ -60,6 +62,14 @@ class NotAudioError(WaveFlowError):
 
 class DamagedAudioError(WaveFlowError):
     code: str = ErrorCode.DAMAGED_AUDIO
+
+
+class AudioTooLongError(WaveFlowError):
+    code: str = ErrorCode.AUDIO_TOO_LONG
+
+
+class MixTooLongError(WaveFlowError):
+    code: str = ErrorCode.MIX_TOO_LONG
 
 
 class DeleteRefusedError(WaveFlowError):

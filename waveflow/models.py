@@ -33,6 +33,7 @@ class StemPolicy(BaseModel):
     default_num_peaks: NumPeaks = 1024
     detail_samples_per_pixel: int = 256
     max_file_size_bytes: int = 1024 * 1024 * 1024
+    max_audio_seconds: float = 10800.0
     delete_allowed_prefixes: tuple[str, ...] = ()
     search_attributes: bool = False
 
@@ -126,6 +127,7 @@ class AnalyseRequest(BaseModel):
     num_peaks: int
     detail_samples_per_pixel: int
     max_size_bytes: int
+    max_audio_seconds: float = 10800.0
     waveform_key: str
     detail_key: str
     created_at: str
@@ -191,6 +193,8 @@ class MixPolicy(BaseModel):
     num_peaks: NumPeaks = 4000
     detail_samples_per_pixel: int = 256
     max_file_size_bytes: int = 1024 * 1024 * 1024
+    max_mix_seconds: float = 3600.0
+    max_input_seconds: float = 28800.0
     webhook_retry_horizon_seconds: float = 86400.0
     webhook_timeout_seconds: float = 10.0
 

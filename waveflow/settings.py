@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     temp_dir: Path = Path(tempfile.gettempdir()) / "waveflow"
 
     max_file_size_mb: int = Field(default=1024, ge=1)
+    max_audio_seconds: float = Field(default=10800.0, gt=0)
+    """Longer audio ends in `audio_too_long`, checked on the length the header declares and on the decoded count."""
     default_num_peaks: int = Field(default=1024, ge=1)
     detail_samples_per_pixel: int = Field(default=256, ge=32, le=65536)
     dedupe_decision_timeout_seconds: float = Field(default=3600.0, gt=0)
@@ -70,6 +72,10 @@ class Settings(BaseSettings):
     """While Temporal refuses the configuration, the bridge repeats its error line at this interval."""
     mix_max_stems: int = Field(default=32, ge=1, le=32)
     """More stems than this end a mix with `too_many_stems`; 32 is the mixer's bounded-memory maximum."""
+    mix_max_seconds: float = Field(default=3600.0, gt=0)
+    """A mix longer than this (its longest stem) ends in `mix_too_long`: it bounds the float temp file and output."""
+    mix_max_input_seconds: float = Field(default=28800.0, gt=0)
+    """Stems adding up to more audio than this end a mix in `mix_too_long`: it bounds the mix's decoding time."""
     mix_sample_rate: int | None = Field(default=None, ge=8000, le=384000)
     """None: the highest rate among the stems."""
     mix_channels: Literal["stereo", "mono"] = "stereo"

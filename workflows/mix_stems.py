@@ -68,6 +68,7 @@ def mix_policy(settings: Settings) -> MixPolicy:
                      channel_mode=settings.mix_channels, output_format=settings.mix_output_format,
                      num_peaks=settings.mix_num_peaks, detail_samples_per_pixel=settings.detail_samples_per_pixel,
                      max_file_size_bytes=settings.max_file_size_bytes,
+                     max_mix_seconds=settings.mix_max_seconds, max_input_seconds=settings.mix_max_input_seconds,
                      webhook_retry_horizon_seconds=settings.webhook_retry_horizon_seconds,
                      webhook_timeout_seconds=settings.webhook_timeout_seconds)
 

@@ -239,6 +239,7 @@ class StemIngestWorkflow:
             stem_id=request.stemId, key=request.filepath, downloaded=downloaded,
             expected_sha256=downloaded.sha256, num_peaks=decision.num_peaks or policy.default_num_peaks,
             detail_samples_per_pixel=policy.detail_samples_per_pixel, max_size_bytes=policy.max_file_size_bytes,
+            max_audio_seconds=policy.max_audio_seconds,
             waveform_key=f"waveforms/{request.stemId}_waveform_{stamp}.json",
             detail_key=f"waveforms/{request.stemId}_waveform_{stamp}.dat",
             created_at=workflow.now().isoformat(), remove_downloaded=self._analysis_removes_download)
@@ -299,6 +300,7 @@ def stem_policy(settings: Settings) -> StemPolicy:
                       default_num_peaks=settings.default_num_peaks,
                       detail_samples_per_pixel=settings.detail_samples_per_pixel,
                       max_file_size_bytes=settings.max_file_size_bytes,
+                      max_audio_seconds=settings.max_audio_seconds,
                       delete_allowed_prefixes=settings.s3_delete_allowed_prefixes,
                       search_attributes=settings.temporal_search_attributes)
 

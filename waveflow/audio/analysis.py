@@ -18,7 +18,7 @@ from waveflow.audio.decode import BLOCK_FRAMES, MPEG_FRAME_FRAMES, open_audio, o
 from waveflow.audio.formats import AudioFormat, check_declared_length, detect_format
 from waveflow.audio.waveform import DatWriter, normalised_peaks
 from waveflow.cpus import available_cpus
-from waveflow.errors import DamagedAudioError
+from waveflow.errors import AudioTooLongError, DamagedAudioError, WaveFlowError
 
 Progress = Callable[[int, int], None]
 """Called after each block with (frames decoded so far, sample rate)."""
@@ -75,21 +75,54 @@ def mono_mix(block: np.ndarray) -> np.ndarray:
     return np.trunc(total / channels).astype(np.int32)
 
 
+@dataclass(frozen=True)
+class LengthLimit:
+    """The longest audio worth decoding, and the setting that says so (named in the error)."""
+
+    seconds: float
+    setting: str = "MAX_AUDIO_SECONDS"
+    error: type[WaveFlowError] = AudioTooLongError
+
+    def check_declared(self, frames: int, sample_rate: int) -> None:
+        """Before any long work: the length the header declares."""
+        if frames > self.seconds * sample_rate:
+            raise self.error(f"audio too long: its header declares {clock(frames / sample_rate)}, "
+                             f"{clock(frames / sample_rate - self.seconds)} over the {clock(self.seconds)} limit "
+                             f"({self.setting})")
+
+    def check_decoded(self, frames: int, sample_rate: int, declared: int) -> None:
+        """While decoding: a file that holds more than it declares stops at the limit, not at its end."""
+        if frames > self.seconds * sample_rate:
+            said = f"declares {clock(declared / sample_rate)}" if declared else "does not declare its length"
+            raise self.error(f"audio too long: it decodes past the {clock(self.seconds)} limit ({self.setting}) "
+                             f"although its header {said}")
+
+
+def clock(seconds: float) -> str:
+    """`1:02:03.4`: hours, minutes and seconds to a tenth."""
+    tenths = round(seconds * 10)
+    hours, rest = divmod(tenths, 36000)
+    minutes, tenths = divmod(rest, 600)
+    return f"{hours}:{minutes:02d}:{tenths // 10:02d}.{tenths % 10}"
+
+
 def analyse_file(path: Path, *, num_peaks: int, detail_samples_per_pixel: int, detail_output: BinaryIO,
-                 progress: Progress | None = None, segments: int | None = None) -> AudioAnalysis:
+                 progress: Progress | None = None, segments: int | None = None,
+                 limit: LengthLimit | None = None) -> AudioAnalysis:
     """`segments`: how many parts of a WAV, AIFF or FLAC file (SEGMENTABLE) are decoded at once, on as many threads
     (default: the cores the container may use, for a file of SEGMENTED_FROM_BYTES or more); the result is byte for
-    byte the one-pass result."""
+    byte the one-pass result. `limit`: longer audio fails before it is decoded, or as soon as decoding passes it."""
     audio_format = detect_format(path)
     check_declared_length(path, audio_format)
     wanted_segments = segments or (available_cpus() if path.stat().st_size >= SEGMENTED_FROM_BYTES else 1)
     if wanted_segments > 1 and audio_format in SEGMENTABLE:
         analysis = _analyse_in_segments(path, audio_format, num_peaks, detail_samples_per_pixel, detail_output,
-                                        progress, wanted_segments)
+                                        progress, wanted_segments, limit)
         if analysis is not None:
             return analysis
         _rewind(detail_output)
-    return _analyse_in_one_pass(path, audio_format, num_peaks, detail_samples_per_pixel, detail_output, progress)
+    return _analyse_in_one_pass(path, audio_format, num_peaks, detail_samples_per_pixel, detail_output, progress,
+                                limit)
 
 
 def _rewind(output: BinaryIO) -> None:
@@ -99,9 +132,12 @@ def _rewind(output: BinaryIO) -> None:
 
 
 def _analyse_in_one_pass(path: Path, audio_format: AudioFormat, num_peaks: int, detail_samples_per_pixel: int,
-                         detail_output: BinaryIO, progress: Progress | None) -> AudioAnalysis:
+                         detail_output: BinaryIO, progress: Progress | None,
+                         limit: LengthLimit | None) -> AudioAnalysis:
     with open_audio(path, audio_format) as decoded:
         info = decoded.info
+        if limit is not None:
+            limit.check_declared(info.declared_frames, info.sample_rate)
         absolute_maxima = np.zeros(num_peaks, dtype=np.int32)
 
         def keep_peaks(indices: np.ndarray, minima: np.ndarray, maxima: np.ndarray) -> None:
@@ -120,6 +156,8 @@ def _analyse_in_one_pass(path: Path, audio_format: AudioFormat, num_peaks: int, 
             for reducer in reducers:
                 reducer.add(mono, frames)
             frames += len(mono)
+            if limit is not None:
+                limit.check_decoded(frames, info.sample_rate, info.declared_frames)
             if progress is not None:
                 progress(frames, info.sample_rate)
         for reducer in reducers:
@@ -195,7 +233,7 @@ def segment_block_frames(segments: int, channels: int) -> int:
 
 def _analyse_in_segments(path: Path, audio_format: AudioFormat, num_peaks: int, detail_samples_per_pixel: int,
                          detail_output: BinaryIO, progress: Progress | None,
-                         wanted_segments: int) -> AudioAnalysis | None:
+                         wanted_segments: int, limit: LengthLimit | None) -> AudioAnalysis | None:
     """The one-pass result from segments decoded in parallel, or None when the file is not as its header says.
 
     Segment starts are multiples of the `.dat` pixel width (and of the MPEG frame), so each segment writes whole
@@ -205,6 +243,8 @@ def _analyse_in_segments(path: Path, audio_format: AudioFormat, num_peaks: int, 
     """
     with open_audio(path, audio_format) as decoded:
         info = decoded.info
+    if limit is not None:
+        limit.check_declared(info.declared_frames, info.sample_rate)
     plan = segment_bounds(info.declared_frames, wanted_segments, math.lcm(detail_samples_per_pixel, MPEG_FRAME_FRAMES))
     if len(plan) < 2:
         return None

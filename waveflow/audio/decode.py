@@ -27,6 +27,8 @@ BLOCK_FRAMES = MPEG_FRAME_FRAMES * 57
 MAX_CHANNELS = 64
 MAX_SAMPLE_RATE = 768_000
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
+_UNKNOWN_LENGTH = 2**62
+"""libsndfile's frame count for a stream that does not declare its length is SF_COUNT_MAX (2**63 - 1)."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class StreamInfo:
     sample_rate: int
     channels: int
     declared_frames: int
-    """What the container says; lossy containers may only estimate it."""
+    """What the container says; lossy containers may only estimate it; 0 when it does not say (a streamed FLAC)."""
 
 
 class DecodedAudio:
@@ -90,7 +92,8 @@ def _open_libsndfile(path: Path, audio_format: AudioFormat, as_float: bool, star
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raise DamagedAudioError(f"damaged {audio_format.value}: {error}") from None
     with sound:
-        info = _check_info(StreamInfo(sound.samplerate, sound.channels, max(sound.frames, 0)), audio_format)
+        declared = sound.frames if 0 <= sound.frames < _UNKNOWN_LENGTH else 0
+        info = _check_info(StreamInfo(sound.samplerate, sound.channels, declared), audio_format)
         read_float = as_float or audio_format.lossy or sound.subtype in _FLOAT_SUBTYPES
         yield DecodedAudio(info, _libsndfile_blocks(sound, audio_format, read_float, as_float, limit,
                                                           block_frames))

@@ -30,13 +30,13 @@ import pyebur128
 import soundfile
 import soxr
 
-from waveflow.audio.analysis import check_decoded_length, mono_mix
+from waveflow.audio.analysis import LengthLimit, check_decoded_length, clock, mono_mix
 from waveflow.audio.buckets import BoundedPixels, FixedWidthBuckets, ProportionalBuckets
 from waveflow.audio.decode import BLOCK_FRAMES, DecodedAudio, open_audio
 from waveflow.audio.formats import AudioFormat, check_declared_length, detect_format
 from waveflow.audio.waveform import DatWriter, normalised_peaks
 from waveflow.cpus import available_cpus
-from waveflow.errors import WaveFlowError
+from waveflow.errors import MixTooLongError, WaveFlowError
 
 MAX_STEMS = 32
 """Memory grows by about 2 MB per stem (two rounds of blocks in flight, the resampled copy, soxr's state)."""
@@ -74,6 +74,16 @@ class MixOptions:
     output_format: OutputFormat
     num_peaks: int
     detail_samples_per_pixel: int
+    max_seconds: float | None = None
+    """The longest mix (its longest stem); None: no limit."""
+    max_input_seconds: float | None = None
+    """The most audio all stems may hold together; None: no limit."""
+
+    @property
+    def stem_limit(self) -> LengthLimit | None:
+        if self.max_seconds is None:
+            return None
+        return LengthLimit(self.max_seconds, "MIX_MAX_SECONDS", MixTooLongError)
 
 
 @dataclass(frozen=True)
@@ -124,8 +134,9 @@ class _StemStream:
     """One stem as consecutive (frames, 1 or 2) float32 chunks at the mix rate, read `size` frames at a time."""
 
     def __init__(self, label: str, audio_format: AudioFormat, decoded: DecodedAudio, rate: int,
-                 channels: int) -> None:
+                 channels: int, limit: LengthLimit | None) -> None:
         self.label = label
+        self._limit = limit
         self.format = audio_format
         self.info = decoded.info
         self._blocks = decoded.blocks
@@ -164,6 +175,8 @@ class _StemStream:
             mapped = np.empty((0, self._channels), np.float32)
         else:
             self.decoded_frames += len(block)
+            if self._limit is not None:
+                self._limit.check_decoded(self.decoded_frames, self.info.sample_rate, self.info.declared_frames)
             mapped = self._mapped(block)
         chunk = mapped if self._resampler is None else self._resampler.resample_chunk(mapped, last=last)
         if len(chunk):
@@ -188,7 +201,7 @@ def mix_files(stems: list[tuple[str, Path]], options: MixOptions, *, float_temp:
     if not 1 <= len(stems) <= MAX_STEMS:
         raise ValueError(f"a mix takes 1 to {MAX_STEMS} stems, not {len(stems)}")
     with _opened(stems, options) as (streams, rate, channels):
-        summed = _sum_to_float_file(streams, rate, channels, float_temp, progress)
+        summed = _sum_to_float_file(streams, rate, channels, float_temp, progress, options.max_input_seconds)
         stem_seconds = [stream.seconds_decoded for stream in streams]
     gain = gain_for(summed.peak)
     lufs = summed.loudness_lufs + 20 * math.log10(gain)
@@ -211,10 +224,22 @@ def _opened(stems: list[tuple[str, Path]], options: MixOptions) -> Iterator[tupl
         for (label, path), audio_format in zip(stems, formats, strict=True):
             with _named(label):
                 decoded.append(stack.enter_context(open_audio(path, audio_format, as_float=True)))
+                if options.stem_limit is not None:
+                    options.stem_limit.check_declared(decoded[-1].info.declared_frames, decoded[-1].info.sample_rate)
+        if options.max_input_seconds is not None:
+            _check_input(sum(item.info.declared_frames / item.info.sample_rate for item in decoded),
+                         options.max_input_seconds, "declare")
         rate = mix_rate([item.info.sample_rate for item in decoded], options.sample_rate)
         channels = mixed_channels([item.info.channels for item in decoded], options.channel_mode)
-        yield ([_StemStream(label, audio_format, item, rate, channels)
+        yield ([_StemStream(label, audio_format, item, rate, channels, options.stem_limit)
                 for (label, _), audio_format, item in zip(stems, formats, decoded, strict=True)], rate, channels)
+
+
+def _check_input(seconds: float, max_seconds: float, verb: str) -> None:
+    if seconds > max_seconds:
+        raise MixTooLongError(f"mix input too long: the stems {verb} {clock(seconds)} of audio together, "
+                              f"{clock(seconds - max_seconds)} over the {clock(max_seconds)} limit "
+                              f"(MIX_MAX_INPUT_SECONDS)")
 
 
 @contextlib.contextmanager
@@ -237,7 +262,7 @@ class _Summed:
 
 
 def _sum_to_float_file(streams: list[_StemStream], rate: int, channels: int, float_temp: Path,
-                       progress: MixProgress | None) -> _Summed:
+                       progress: MixProgress | None, max_input_seconds: float | None) -> _Summed:
     """Pass 1: the sum of the stems ÷ their number, as raw float32 frames, with its peak and loudness."""
     total = np.zeros((BLOCK_FRAMES, channels), np.float32)
     loudness = pyebur128.R128State(channels, rate, pyebur128.MeasurementMode.MODE_I)
@@ -268,6 +293,8 @@ def _sum_to_float_file(streams: list[_StemStream], rate: int, channels: int, flo
             loudness.add_frames(block.reshape(-1), length)
             output.write(block.tobytes())
             frames += length
+            if max_input_seconds is not None:
+                _check_input(sum(stream.seconds_decoded for stream in streams), max_input_seconds, "decode to")
             if progress is not None:
                 progress("mixing", frames / rate, [stream.seconds_decoded for stream in streams])
     return _Summed(frames, peak, pyebur128.get_loudness_global(loudness))
