@@ -103,7 +103,7 @@ async def running_workers(client: Client, settings: Settings,
              swept.removed_bytes)
     s3 = make_s3_client(settings)
     s3_activities = S3Activities(settings, s3, temp_area)
-    cpu = CpuSlots(settings.max_concurrent_analyses)
+    cpu = CpuSlots(settings.max_concurrent_analyses, settings.decoder_stall_seconds)
     audio_activities = AudioActivities(s3_activities, temp_area, cpu)
     temp_activities = TempActivities(temp_area)
     mixing = MixingActivities(settings, s3_activities, s3, temp_area, cpu)

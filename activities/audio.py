@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from temporalio import activity
@@ -11,7 +13,7 @@ from activities.errors import as_application_errors
 from activities.heartbeats import CpuSlots, ProgressBeat
 from activities.s3 import S3Activities
 from metrics import count, observe
-from waveflow.audio.analysis import LengthLimit, Progress, analyse_file
+from waveflow.audio.analysis import LengthLimit, analyse_into
 from waveflow.models import AnalyseRequest, AnalysisOutcome
 from waveflow.tempfiles import TempArea, no_space_is_retryable
 
@@ -26,17 +28,17 @@ class AudioActivities:
     def analyse_audio(self, request: AnalyseRequest) -> AnalysisOutcome:
         with as_application_errors():
             started = time.monotonic()
-            beat = ProgressBeat()
+            beat = ProgressBeat({"stage": "analysing", "seconds_analysed": 0.0})
             source, fetched_here = self._s3.local_copy(request.stem_id, request.key, request.downloaded,
                                                        request.expected_sha256, request.max_size_bytes)
             detail_path = self._temp.new_path(request.stem_id, "dat")
             try:
-                with (self._temp.lease(Path(source.local_path)), no_space_is_retryable(detail_path),
-                      detail_path.open("w+b") as detail, self._cpu.held()):
-                    analysis = analyse_file(Path(source.local_path), num_peaks=request.num_peaks,
-                                            detail_samples_per_pixel=request.detail_samples_per_pixel,
-                                            detail_output=detail, progress=_heartbeat_progress(beat),
-                                            limit=LengthLimit(request.max_audio_seconds))
+                with self._temp.lease(Path(source.local_path)), no_space_is_retryable(detail_path):
+                    analysis = self._cpu.run(
+                        partial(analyse_into, Path(source.local_path), detail_path, num_peaks=request.num_peaks,
+                                detail_samples_per_pixel=request.detail_samples_per_pixel,
+                                limit=LengthLimit(request.max_audio_seconds)),
+                        progress=_heartbeat_progress(beat), beat=beat.repeat, what="the decoder")
                 beat({"stage": "uploading", "seconds_analysed": analysis.duration})
                 self._s3.upload_waveform(analysis, request.created_at, request.waveform_key, detail_path,
                                          request.detail_key)
@@ -56,7 +58,8 @@ class AudioActivities:
                                    waveform_data_path=request.waveform_key, waveform_detail_path=request.detail_key)
 
 
-def _heartbeat_progress(beat: ProgressBeat) -> Progress:
+
+def _heartbeat_progress(beat: ProgressBeat) -> Callable[[int, int], None]:
     def report(frames: int, sample_rate: int) -> None:
         beat({"stage": "analysing", "seconds_analysed": round(frames / sample_rate, 1)})
 

@@ -7,9 +7,14 @@ import contextvars
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from temporalio import activity
+
+from waveflow.isolation import DecodingProcesses
+
+T = TypeVar("T")
 
 BEAT_EVERY_SECONDS = 2.0
 PROGRESS_EVERY_SECONDS = 1.0
@@ -19,15 +24,21 @@ class ProgressBeat:
     """Progress heartbeats at most once a second, and none in a step's first second: a step that ends sooner
     needs none (every heartbeat that reaches the server is a billable action on Temporal Cloud)."""
 
-    def __init__(self, every: float = PROGRESS_EVERY_SECONDS) -> None:
+    def __init__(self, details: dict[str, object] | None = None, every: float = PROGRESS_EVERY_SECONDS) -> None:
+        self._details = details or {}
         self._every = every
         self._next = time.monotonic() + every
 
     def __call__(self, details: dict[str, object]) -> None:
+        self._details = details
+        self.repeat()
+
+    def repeat(self) -> None:
+        """The last details again: the step is alive, though its progress has not moved."""
         now = time.monotonic()
         if now >= self._next:
             self._next = now + self._every
-            activity.heartbeat(details)
+            activity.heartbeat(self._details)
 
 
 class _Beater:
@@ -82,16 +93,19 @@ def heartbeat_while(details: dict[str, object]) -> Iterator[None]:
 
 class CpuSlots:
     """At most `count` CPU-bound steps (analyses, mixes) at once on this host; the others wait, heartbeating, so
-    downloads and webhooks always find a core."""
+    downloads and webhooks always find a core. Each step decodes in a process of its own, abandoned after
+    `stall_seconds` without progress."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, stall_seconds: float) -> None:
         self._slots = threading.BoundedSemaphore(count)
+        self._decoders = DecodingProcesses(stall_seconds)
 
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
+    def run(self, target: Callable[..., T], *, progress: Callable[..., None], beat: Callable[[], None],
+            what: str) -> T:
+        """`target(progress=...)` in a decoding process, once a core is free (`waveflow.isolation`)."""
         with heartbeat_while({"stage": "waiting for a core"}):
             self._slots.acquire()
         try:
-            yield
+            return self._decoders.run(target, progress=progress, beat=beat, what=what)
         finally:
             self._slots.release()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -15,7 +16,7 @@ from activities.errors import as_application_errors
 from activities.heartbeats import CpuSlots, ProgressBeat
 from activities.s3 import S3Activities
 from metrics import count
-from waveflow.audio.mix import ChannelMode, MixedAudio, MixOptions, MixProgress, OutputFormat, mix_files
+from waveflow.audio.mix import ChannelMode, MixedAudio, MixOptions, MixProgress, OutputFormat, mix_into
 from waveflow.models import MixJob, MixOutcome, MixOutputKeys
 from waveflow.settings import Settings
 from waveflow.tempfiles import TempArea, no_space_is_retryable
@@ -58,9 +59,12 @@ class MixingActivities:
                                  detail_samples_per_pixel=job.policy.detail_samples_per_pixel,
                                  max_seconds=job.policy.max_mix_seconds,
                                  max_input_seconds=job.policy.max_input_seconds)
-            with no_space_is_retryable(mixed_path), detail_path.open("w+b") as detail, self._cpu.held():
-                mixed = mix_files(stems, options, float_temp=float_temp, output=mixed_path, detail_output=detail,
-                                  progress=_heartbeat_progress([stem.key for stem in job.stems]))
+            beat = ProgressBeat({"stage": "mixing", "seconds": 0.0})
+            with no_space_is_retryable(mixed_path):
+                mixed = self._cpu.run(partial(mix_into, stems, options, float_temp=float_temp, output=mixed_path,
+                                              detail_path=detail_path),
+                                      progress=_heartbeat_progress([stem.key for stem in job.stems], beat),
+                                      beat=beat.repeat, what="the mixer")
             float_temp.unlink()
             with mixed_path.open("rb") as written:
                 audio_hash = hashlib.file_digest(written, "sha256").hexdigest()
@@ -120,9 +124,7 @@ class _HeartbeatingReader(io.RawIOBase):
         return read
 
 
-def _heartbeat_progress(keys: list[str]) -> MixProgress:
-    beat = ProgressBeat()
-
+def _heartbeat_progress(keys: list[str], beat: ProgressBeat) -> MixProgress:
     def report(stage: str, seconds: float, stem_seconds: list[float]) -> None:
         beat({"stage": stage, "seconds": round(seconds, 1),
               "stems": {key: round(done, 1) for key, done in zip(keys, stem_seconds, strict=True)}})

@@ -3,6 +3,8 @@
 `ErrorCode` is the one list of the codes a FAILURE webhook can carry; docs/contract.md's table is held to it.
 """
 
+from __future__ import annotations
+
 from enum import StrEnum
 
 
@@ -42,6 +44,18 @@ class WaveFlowError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its message and code whatever the subclass's own arguments: it crosses from a decoding process.
+        return _rebuilt, (type(self), self.message, self.code)
+
+
+def _rebuilt(kind: type[WaveFlowError], message: str, code: str) -> WaveFlowError:
+    error = Exception.__new__(kind)
+    Exception.__init__(error, message)
+    error.message = message
+    error.code = code
+    return error
 
 
 class InvalidRequestError(WaveFlowError):

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_concurrent_analyses: int = Field(default_factory=available_cpus, ge=1)
     """CPU-bound steps (analyses, mixes) running at once on a host; more wait for a core, heartbeating. The default
     is the cores the container may use (its cgroup CPU quota), not the node's."""
+    decoder_stall_seconds: float = Field(default=30.0, gt=0)
+    """A decoder (analysis or mix) that makes no progress for this long is killed, and the stem or mix ends in
+    `damaged_audio`: a file that hangs it cannot hold the host's core."""
     worker_health_bind_address: str = "0.0.0.0:9465"
     """The worker's /livez and /readyz; empty disables."""
     bridge_health_bind_address: str = "0.0.0.0:9466"

@@ -125,6 +125,14 @@ def analyse_file(path: Path, *, num_peaks: int, detail_samples_per_pixel: int, d
                                 limit)
 
 
+def analyse_into(path: Path, detail_path: Path, *, num_peaks: int, detail_samples_per_pixel: int,
+                 progress: Progress | None = None, limit: LengthLimit | None = None) -> AudioAnalysis:
+    """`analyse_file` writing the `.dat` to `detail_path`: what a decoding process can be handed."""
+    with detail_path.open("w+b") as detail:
+        return analyse_file(path, num_peaks=num_peaks, detail_samples_per_pixel=detail_samples_per_pixel,
+                            detail_output=detail, progress=progress, limit=limit)
+
+
 def _rewind(output: BinaryIO) -> None:
     output.seek(0)
     with contextlib.suppress(OSError):  # a sink such as /dev/null cannot be truncated, and holds nothing

@@ -210,6 +210,14 @@ def mix_files(stems: list[tuple[str, Path]], options: MixOptions, *, float_temp:
                    [stream.format for stream in streams], round(lufs, 2) if math.isfinite(lufs) else None)
 
 
+def mix_into(stems: list[tuple[str, Path]], options: MixOptions, *, float_temp: Path, output: Path,
+             detail_path: Path, progress: MixProgress | None = None) -> MixedAudio:
+    """`mix_files` writing the `.dat` to `detail_path`: what a decoding process can be handed."""
+    with detail_path.open("w+b") as detail:
+        return mix_files(stems, options, float_temp=float_temp, output=output, detail_output=detail,
+                         progress=progress)
+
+
 @contextlib.contextmanager
 def _opened(stems: list[tuple[str, Path]], options: MixOptions) -> Iterator[tuple[list[_StemStream], int, int]]:
     """Every stem checked and opened at once: (streams at the mix's rate and layout, mix rate, mix channels)."""
