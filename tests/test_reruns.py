@@ -174,17 +174,25 @@ async def test_the_decide_update_refuses_answers_and_records_a_second_decision(
 def failed_stem_commands() -> list[str]:
     readme = (ROOT / "README.md").read_text()
     block = readme.split("<!-- failed-stem-commands -->")[1].split("<!-- /failed-stem-commands -->")[0]
-    return [line for line in block.splitlines() if line.startswith("temporal ")]
+    return [line for line in block.splitlines() if line.startswith(("temporal ", "waveflow-rerun "))]
 
 
-async def test_readme_failed_stem_commands_work_as_written(stack: Stack, client: Client,
-                                                           temporal_server: TemporalDevServer) -> None:
-    """The first stem fails before SINCE and is re-run alone; the other two fail after it and are re-run by the
-    batch command."""
+async def run_command(command: str, env: dict[str, str]) -> str:
+    done = await asyncio.to_thread(subprocess.run, ["bash", "-c", command], env=env, capture_output=True, text=True,
+                                   timeout=120)
+    assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+async def test_readme_failed_stem_commands_work_as_written_and_twice(stack: Stack, client: Client,
+                                                                     temporal_server: TemporalDevServer) -> None:
+    """Four stems fail. The first fails before SINCE and is re-run alone; the others fail after it. The fourth is
+    re-run by a new request and waits for its decision while the batch command runs: it is left alone. Both
+    re-run commands, run again, start nothing."""
     settings = stack.settings.model_copy(update={"temporal_search_attributes": True})
-    stems = [f"lost-{stack.bucket}-{index}" for index in range(3)]
-    commands = failed_stem_commands()
-    assert len(commands) == 3
+    stems = [f"lost-{stack.bucket}-{index}" for index in range(4)]
+    waiting = stems[3]
+    list_failed, rerun_one, rerun_batch = failed_stem_commands()
     async with services_running(client, settings):
         for index, stem_id in enumerate(stems):
             if index == 1:
@@ -196,20 +204,34 @@ async def test_readme_failed_stem_commands_work_as_written(stack: Stack, client:
                 await client.get_workflow_handle(f"stem-{stem_id}").result()
         for index, stem_id in enumerate(stems):
             stack.put(f"uploads/{stem_id}.wav", encode(sine(0.2, frequency=200.0 + 100 * index)))
+        stack.standin.behaviour.send_decisions = False
+        stack.send({**hash_request(waiting, f"uploads/{waiting}.wav"), "id": f"hash-{waiting}-again"})
+        await webhooks(stack, HASH_CHECK)
+        waiting_run = (await client.get_workflow_handle(f"stem-{waiting}").describe()).run_id
+        stack.standin.behaviour.send_decisions = True
+
         env = cli_env(temporal_server, STEM_ID=stems[0], SINCE=since)
-        outputs = []
-        for command in commands:
-            done = await asyncio.to_thread(subprocess.run, ["bash", "-c", command], env=env,
-                                           capture_output=True, text=True, timeout=120)
-            assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
-            outputs.append(done.stdout)
-        completions = await webhooks(stack, COMPLETION, 2 * len(stems), timeout=120)
-        await asyncio.sleep(1)
-    assert all(f"stem-{stem_id}" in outputs[0] for stem_id in stems)
+        listed = await run_command(list_failed, env)
+        first = await run_command(rerun_one, env)
+        batch = await run_command(rerun_batch, env)
+        completions = await webhooks(stack, COMPLETION, len(stems) + 3, timeout=120)
+        again = [await run_command(rerun_one, env), await run_command(rerun_batch, env)]
+        await asyncio.sleep(2)
+        waiting_now = await client.get_workflow_handle(f"stem-{waiting}").describe()
+        await client.get_workflow_handle_for(StemIngestWorkflow.run, f"stem-{waiting}").signal(
+            StemIngestWorkflow.decide, DedupeDecision(duplicate=False, filepath=f"uploads/{waiting}.wav"))
+        await webhooks(stack, COMPLETION, len(stems) + 4)
+    assert all(f"stem-{stem_id}" in listed for stem_id in stems)
+    assert f"stem-{stems[0]}: running again" in first
+    for stem_id in stems[1:3]:
+        assert f"stem-{stem_id}: running again" in batch
+    assert f"stem-{waiting}: left alone" in batch and "2 stems running again" in batch
+    assert all("0 stems running again" in output for output in again), again
+    assert waiting_now.run_id == waiting_run and waiting_now.status == WorkflowExecutionStatus.RUNNING
+    assert len(completions) == len(stems) + 3
     succeeded = sorted(item.body["stemId"] for item in stack.standin.accepted(COMPLETION)
                        if item.body["status"] == "SUCCESS")
     assert succeeded == sorted(stems), "each failed stem ran again exactly once"
-    assert len(completions) == 2 * len(stems)
     for stem_id in stems:
         assert sorted(map(str, await runs_of(client, stem_id))) == sorted(
             map(str, [WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.COMPLETED]))

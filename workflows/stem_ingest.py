@@ -328,30 +328,84 @@ async def _start_or_join(client: Client, settings: Settings, start: StemIngestIn
                          decision: DedupeDecision | None = None) -> WorkflowHandle[Any, Any] | None:
     """Starts `stem-<stemId>`, joins its running run, or, when its last run did not succeed and this is a new
     message (not a redelivery of the one that started that run), runs it again."""
+    workflow_id = workflow_id_for(start.request.stemId)
+
+    async def start_run(reuse: WorkflowIDReusePolicy) -> WorkflowHandle[Any, Any]:
+        return await client.start_workflow(
+            StemIngestWorkflow.run, start, id=workflow_id, task_queue=settings.temporal_task_queue,
+            id_reuse_policy=reuse, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            memo={TASK_ID_MEMO: task_id}, start_signal="decide" if decision else None,
+            start_signal_args=[decision] if decision else [], rpc_timeout=settings.temporal_rpc_timeout,
+            **_visible_as(start))
+
+    # Each pass hands the message over or finds it is not to be, unless the stem changed in between: a run that
+    # closed before the first start may be running by the describe (another bridge re-ran it), and the next pass
+    # joins it. The bridge bounds the whole hand-over in time.
+    while True:
+        try:
+            return await start_run(WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            pass
+        last_run = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=settings.temporal_rpc_timeout)
+        if last_run.status == WorkflowExecutionStatus.RUNNING:
+            continue
+        if last_run.status not in RERUNNABLE or (await last_run.memo()).get(TASK_ID_MEMO) == task_id:
+            return None
+        try:
+            return await start_run(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
+        except WorkflowAlreadyStartedError:  # succeeded meanwhile: the next pass finds out
+            continue
+
+
+def _visible_as(start: StemIngestInput) -> dict[str, Any]:
+    """How a run shows in the UI and in visibility: its summary line and, when on, its search attributes."""
     request = start.request
-    workflow_id = workflow_id_for(request.stemId)
     summary = (f"{request.original_filename or request.filepath} · user {request.userId or '-'}"
                f" · track {request.trackId or '-'}")
     attributes = TypedSearchAttributes([
         SearchAttributePair(key, value) for key, value in ((USER_ID, request.userId), (TRACK_ID, request.trackId))
         if value]) if start.policy.search_attributes else None
+    return {"static_summary": summary, "search_attributes": attributes}
 
-    async def start_run(reuse: WorkflowIDReusePolicy) -> WorkflowHandle[Any, Any]:
+
+async def rerun_failed_stem(client: Client, workflow_id: str) -> WorkflowHandle[Any, Any] | None:
+    """Runs a stem again when its current run failed: a new run with that run's input and the decision it had
+    received, on its task queue, with its memo (so a redelivery of the message that started it still starts
+    nothing). None when the current run is running, succeeded or was cancelled, or when another re-run starts
+    first (the start is refused by the server then, not by this check): safe to repeat."""
+    current = await client.get_workflow_handle(workflow_id).describe()
+    if current.status != WorkflowExecutionStatus.FAILED:
+        return None
+    failed, decision = await _input_and_decision(client, workflow_id, current.run_id)
+    start = failed.model_copy(update={"decision": decision, "send_hash_check": decision is None})
+    try:
         return await client.start_workflow(
-            StemIngestWorkflow.run, start, id=workflow_id, task_queue=settings.temporal_task_queue,
-            id_reuse_policy=reuse, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, static_summary=summary,
-            search_attributes=attributes, memo={TASK_ID_MEMO: task_id},
-            start_signal="decide" if decision else None, start_signal_args=[decision] if decision else [],
-            rpc_timeout=settings.temporal_rpc_timeout)
-
-    try:
-        return await start_run(WorkflowIDReusePolicy.REJECT_DUPLICATE)
+            StemIngestWorkflow.run, start, id=workflow_id, task_queue=current.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL, memo=await current.memo(), **_visible_as(start))
     except WorkflowAlreadyStartedError:
-        pass
-    last_run = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=settings.temporal_rpc_timeout)
-    if last_run.status not in RERUNNABLE or (await last_run.memo()).get(TASK_ID_MEMO) == task_id:
         return None
-    try:
-        return await start_run(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
-    except WorkflowAlreadyStartedError:  # succeeded meanwhile, or another bridge started the re-run
-        return None
+
+
+async def _input_and_decision(client: Client, workflow_id: str,
+                              run_id: str | None) -> tuple[StemIngestInput, DedupeDecision | None]:
+    """A run's input and the first decision it received (in its input, by signal or by update)."""
+    started: StemIngestInput | None = None
+    decision: DedupeDecision | None = None
+    decode = client.data_converter.decode
+    async for event in client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history_events():
+        if event.HasField("workflow_execution_started_event_attributes"):
+            [started] = await decode(event.workflow_execution_started_event_attributes.input.payloads,
+                                     [StemIngestInput])
+            decision = started.decision
+        elif decision is None and event.HasField("workflow_execution_signaled_event_attributes"):
+            signal = event.workflow_execution_signaled_event_attributes
+            if signal.signal_name == "decide" and signal.input.payloads:
+                [decision] = await decode([signal.input.payloads[0]], [DedupeDecision])
+        elif decision is None and event.HasField("workflow_execution_update_accepted_event_attributes"):
+            update = event.workflow_execution_update_accepted_event_attributes.accepted_request.input
+            if update.name == "decide" and update.args.payloads:
+                [decision] = await decode([update.args.payloads[0]], [DedupeDecision])
+    if started is None:
+        raise ValueError(f"{workflow_id} run {run_id} has no start event")
+    return started, decision
