@@ -327,7 +327,8 @@ async def start_stem(client: Client, settings: Settings, parsed: ParsedMessage,
 async def _start_or_join(client: Client, settings: Settings, start: StemIngestInput, task_id: str,
                          decision: DedupeDecision | None = None) -> WorkflowHandle[Any, Any] | None:
     """Starts `stem-<stemId>`, joins its running run, or, when its last run did not succeed and this is a new
-    message (not a redelivery of the one that started that run), runs it again."""
+    message (not a redelivery of the one that started that run, nor a decision for a run that had one), runs it
+    again."""
     workflow_id = workflow_id_for(start.request.stemId)
 
     async def start_run(reuse: WorkflowIDReusePolicy) -> WorkflowHandle[Any, Any]:
@@ -351,6 +352,8 @@ async def _start_or_join(client: Client, settings: Settings, start: StemIngestIn
             continue
         if last_run.status not in RERUNNABLE or (await last_run.memo()).get(TASK_ID_MEMO) == task_id:
             return None
+        if decision is not None and (await _input_and_decision(client, workflow_id, last_run.run_id))[1]:
+            return None  # that run had its decision: this one is a redelivery; only a new hash request re-runs
         try:
             return await start_run(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
         except WorkflowAlreadyStartedError:  # succeeded meanwhile: the next pass finds out
