@@ -81,3 +81,42 @@ async def test_a_redelivered_decision_does_not_run_a_failed_stem_again(stack: St
     assert failed.body["result"]["error_code"] == "not_audio"
     assert await runs_of(client, "cover-art") == [WorkflowExecutionStatus.FAILED]
     assert len(stack.standin.accepted(COMPLETION)) == 1
+
+
+async def test_a_hash_request_while_the_failure_is_being_reported_runs_the_stem_again(
+        stack: Stack, client: Client) -> None:
+    """The run failed (the object was not there yet) and is still sending its FAILURE; the server, told of the
+    upload again, sends a new hash request. It must not join the failing run and vanish with it."""
+    key = "uploads/second-try.wav"
+    stack.standin.delay_next(COMPLETION, 2.0)
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("second-try", key))
+        await asyncio.to_thread(stack.standin.wait_until_in_progress, COMPLETION)
+        stack.put(key, encode(sine(0.3)))
+        stack.send({**hash_request("second-try", key), "id": "hash-second-try-2"})
+        [failed, analysed] = await webhooks(stack, COMPLETION, 2)
+        outcome = await client.get_workflow_handle("stem-second-try").result()
+    assert failed.body["result"]["error_code"] == "object_not_found"
+    assert analysed.body["status"] == "SUCCESS" and outcome["status"] == "SUCCESS"
+    assert len(stack.standin.accepted(HASH_CHECK)) == 1
+
+
+async def test_a_late_decision_outlives_a_refused_failure_completion(stack: Stack, client: Client) -> None:
+    """The decision timed out; while the FAILURE completion is sent the decision arrives, and the server then
+    refuses the FAILURE with a final 410. The decision must still be acted on."""
+    key = "uploads/refused-late.wav"
+    stack.put(key, encode(sine(0.3)))
+    stack.standin.behaviour.send_decisions = False
+    stack.standin.delay_next(COMPLETION, 2.0)
+    stack.standin.fail_next(COMPLETION, 410)
+    settings = stack.settings.model_copy(update={"dedupe_decision_timeout_seconds": 1})
+    async with services_running(client, settings):
+        stack.send(hash_request("refused-late", key))
+        await asyncio.to_thread(stack.standin.wait_until_in_progress, COMPLETION)
+        stack.send(analysis_request("refused-late", key, "analysis-refused-late-1"))
+        await until_drained(stack)
+        [analysed] = await webhooks(stack, COMPLETION)
+        outcome = await client.get_workflow_handle("stem-refused-late").result()
+    statuses = [item.status for item in stack.standin.received if item.path == COMPLETION]
+    assert statuses[0] == 410 and len(statuses) == 2 and statuses[1] < 300
+    assert analysed.body["status"] == "SUCCESS" and outcome["status"] == "SUCCESS"

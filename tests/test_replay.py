@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ from temporalio.worker import Replayer
 from temporal_client import interceptors
 from waveflow.contract import AnalysisResult, DedupeDecision, DuplicateDeletedResult
 from waveflow.models import DownloadedObject, StemIngestInput, StemOutcome
+from worker import WORKFLOW_RUNNER
+from workflows import mix_stems, stem_ingest
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
 from workflows.mix_stems import MixStemsWorkflow
 from workflows.stem_ingest import StemIngestWorkflow
@@ -36,7 +40,30 @@ def test_the_suite_covers_every_path() -> None:
     names = {path.name.split(".")[0] for path in HISTORY_DIR.glob("*.json")}
     assert names >= {"analysed", "duplicate_deleted", "decision_timeout", "decision_only", "host_fallback",
                      "hash_check_rejected", "damaged_audio", "cancelled", "cleanup", "health", "rerun_after_failure",
-                     "mixed", "mix_stem_missing"}
+                     "mixed", "mix_stem_missing", "requested_while_failing", "late_decision_refused"}
+
+
+def patch_ids_in_code() -> set[str]:
+    """Every patch the workflow code asks about: the constants passed to `workflow.patched`."""
+    ids = set()
+    for module in (stem_ingest, mix_stems):
+        source = Path(module.__file__).read_text()
+        ids |= {getattr(module, name) for name in re.findall(r"workflow\.patched\((\w+)\)", source)}
+    return ids
+
+
+def patch_ids_in(path: Path) -> set[str]:
+    return {json.loads(event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+            for event in load(path).events
+            if event.HasField("marker_recorded_event_attributes")
+            and event.marker_recorded_event_attributes.marker_name == "core_patch"}
+
+
+def test_the_histories_of_todays_code_carry_every_current_patch_marker() -> None:
+    """A patch no recorded history carries is a path replay never checked."""
+    recorded = set().union(*(patch_ids_in(path) for path in HISTORY_DIR.glob("*.json")))
+    assert len(patch_ids_in_code()) >= 4
+    assert patch_ids_in_code() <= recorded, f"record a history that takes {patch_ids_in_code() - recorded}"
 
 
 def test_the_search_attribute_histories_carry_every_upsert() -> None:
@@ -52,7 +79,8 @@ def test_the_search_attribute_histories_carry_every_upsert() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[str(path.relative_to(HISTORY_DIR)) for path in HISTORIES])
 async def test_recorded_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, interceptors=interceptors())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, interceptors=interceptors(),
+                        workflow_runner=WORKFLOW_RUNNER)  # the runner the worker runs them with
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 
@@ -76,7 +104,8 @@ class TempRemovedBeforeAnalysis(StemIngestWorkflow):
 
 @pytest.mark.parametrize("name", ["analysed", "duplicate_deleted", "decision_only"])
 async def test_a_reordered_workflow_fails_replay(name: str) -> None:
-    replayer = Replayer(workflows=[TempRemovedBeforeAnalysis], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[TempRemovedBeforeAnalysis], data_converter=pydantic_data_converter,
+                        workflow_runner=WORKFLOW_RUNNER)
     result = await replayer.replay_workflow(load(HISTORY_DIR / f"{name}.json"),
                                             raise_on_replay_failure=False)
     assert isinstance(result.replay_failure, workflow.NondeterminismError), result.replay_failure

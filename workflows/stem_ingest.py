@@ -15,6 +15,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 with workflow.unsafe.imports_passed_through():
     from temporalio.client import WorkflowExecutionStatus
@@ -65,6 +66,9 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
     )
 
+FAILED_RUN_TAKES_LATE_WORK = "failed-run-takes-late-requests"
+"""Patch: a hash request handed over once the run has failed continues the run as a new one (before, it joined
+the failing run and was lost), and a late decision does so even when the FAILURE completion was refused."""
 ANALYSIS_REMOVES_DOWNLOAD = "analysis-removes-its-download"
 """Patch: on the success path the analysis removes the downloaded file itself, one activity fewer per stem."""
 HASH_CHECK_RUNS_LOCALLY = "hash-check-runs-as-local-activity"
@@ -93,11 +97,20 @@ class StemIngestWorkflow:
         self._decision: DedupeDecision | None = params.decision
         self._status = StemStatus(stem_id=params.request.stemId, stage=Stage.DOWNLOADING,
                                   filepath=params.request.filepath, decision=params.decision)
+        self._requested_by: str | None = None
 
     @workflow.signal(name="decide")
     def decide(self, decision: DedupeDecision) -> None:
         """The server's dedupe decision (the SQS path); the first one counts, a different later one is recorded."""
         self._record(decision)
+
+    @workflow.signal(name="requested")
+    def requested(self, task_id: str) -> None:
+        """A hash request the bridge handed over while this run runs (message `task_id`). The run's outcome answers
+        it, unless the run had failed by then: the request then runs the stem again."""
+        if (self._status.error is not None and self._requested_by is None
+                and task_id != workflow.memo_value(TASK_ID_MEMO, None)):
+            self._requested_by = task_id
 
     @workflow.update(name="decide")
     def decide_checked(self, decision: DedupeDecision) -> DecisionReceipt:
@@ -159,8 +172,11 @@ class StemIngestWorkflow:
         if downloaded is not None and not self._download_removed:
             await remove_temp_files(self._status.stem_id, downloaded.host_task_queue, "stem")
         self._enter(Stage.SENDING_COMPLETION)
+        failure = completion.result if isinstance(completion.result, FailureResult) else None
         await deliver_outcome(WebhookKind.COMPLETION, completion.model_dump(mode="json"), params.policy,
-                              self._status, Stage.FAILED, search_attributes=params.policy.search_attributes)
+                              self._status, Stage.FAILED, search_attributes=params.policy.search_attributes,
+                              on_refused=(lambda: self._continue_if_asked(failure, delivered=False))
+                              if failure else None)
         stem_completed(completion.status, _ending(completion.result), completion.processing_time)
         if completion.status == "SUCCESS":
             self._enter(Stage.COMPLETED)
@@ -172,19 +188,28 @@ class StemIngestWorkflow:
         return self._completion("FAILURE", failure, started)
 
     def _end_failed(self) -> NoReturn:
-        """After the FAILURE webhook: a late decision starts the decision-only run; otherwise the run fails (red in
-        the UI, found by `ExecutionStatus='Failed'`, re-runnable) or, when cancelled, ends cancelled."""
+        """After the FAILURE webhook: late work continues the run (`_continue_if_asked`); otherwise the run fails
+        (red in the UI, found by `ExecutionStatus='Failed'`, re-runnable) or, when cancelled, ends cancelled."""
         failure = self._status.error
         assert failure is not None
         self._enter(Stage.FAILED)
         if self._input.policy.search_attributes:
             workflow.upsert_search_attributes([ERROR_CODE.value_set(failure.error_code)])
-        if failure.error_code == ErrorCode.DECISION_TIMEOUT and self._decision is not None:
-            workflow.continue_as_new(self._input.model_copy(update={"send_hash_check": False,
-                                                                   "decision": self._decision}))
+        self._continue_if_asked(failure, delivered=True)
         if failure.error_code == ErrorCode.CANCELLED:
             raise asyncio.CancelledError(failure.error)
         fail_run(failure)
+
+    def _continue_if_asked(self, failure: FailureResult, *, delivered: bool) -> None:
+        """A decision that came after the decision timeout continues the run as the decision-only run; a hash
+        request handed over once the run had failed continues it as a new run. Otherwise returns."""
+        if (failure.error_code == ErrorCode.DECISION_TIMEOUT and self._decision is not None
+                and (delivered or workflow.patched(FAILED_RUN_TAKES_LATE_WORK))):
+            workflow.continue_as_new(self._input.model_copy(update={"send_hash_check": False,
+                                                                   "decision": self._decision}))
+        if self._requested_by is not None and workflow.patched(FAILED_RUN_TAKES_LATE_WORK):
+            workflow.continue_as_new(self._input.model_copy(update={"send_hash_check": True, "decision": None}),
+                                     memo={TASK_ID_MEMO: self._requested_by})
 
     def _enter(self, stage: Stage) -> None:
         enter_stage(self._status, stage, search_attributes=self._input.policy.search_attributes)
@@ -330,11 +355,14 @@ async def _start_or_join(client: Client, settings: Settings, start: StemIngestIn
     message (not a redelivery of the one that started that run, nor a decision for a run that had one), runs it
     again."""
     workflow_id = workflow_id_for(start.request.stemId)
+    # A decision joins a running run by signal-with-start; a hash request is signalled apart (`requested`), as
+    # the run must know of it to run the stem again should it fail.
+    on_conflict = WorkflowIDConflictPolicy.USE_EXISTING if decision else WorkflowIDConflictPolicy.FAIL
 
     async def start_run(reuse: WorkflowIDReusePolicy) -> WorkflowHandle[Any, Any]:
         return await client.start_workflow(
             StemIngestWorkflow.run, start, id=workflow_id, task_queue=settings.temporal_task_queue,
-            id_reuse_policy=reuse, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=reuse, id_conflict_policy=on_conflict,
             memo={TASK_ID_MEMO: task_id}, start_signal="decide" if decision else None,
             start_signal_args=[decision] if decision else [], rpc_timeout=settings.temporal_rpc_timeout,
             **_visible_as(start))
@@ -349,6 +377,8 @@ async def _start_or_join(client: Client, settings: Settings, start: StemIngestIn
             pass
         last_run = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=settings.temporal_rpc_timeout)
         if last_run.status == WorkflowExecutionStatus.RUNNING:
+            if decision is None and await _tell_the_run(client, settings, workflow_id, last_run.run_id, task_id):
+                return client.get_workflow_handle(workflow_id, run_id=last_run.run_id)
             continue
         if last_run.status not in RERUNNABLE or (await last_run.memo()).get(TASK_ID_MEMO) == task_id:
             return None
@@ -358,6 +388,19 @@ async def _start_or_join(client: Client, settings: Settings, start: StemIngestIn
             return await start_run(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
         except WorkflowAlreadyStartedError:  # succeeded meanwhile: the next pass finds out
             continue
+
+
+async def _tell_the_run(client: Client, settings: Settings, workflow_id: str, run_id: str | None,
+                        task_id: str) -> bool:
+    """Signals a hash request to a running run; False when that run closed meanwhile."""
+    try:
+        await client.get_workflow_handle_for(StemIngestWorkflow.run, workflow_id, run_id=run_id).signal(
+            StemIngestWorkflow.requested, task_id, rpc_timeout=settings.temporal_rpc_timeout)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 def _visible_as(start: StemIngestInput) -> dict[str, Any]:

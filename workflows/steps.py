@@ -106,10 +106,11 @@ class RunStatus(Protocol):
 
 
 async def deliver_outcome(kind: WebhookKind, body: dict[str, object], policy: WebhookPolicy, status: RunStatus,
-                          failed_stage: Any, *, search_attributes: bool = False) -> None:
+                          failed_stage: Any, *, search_attributes: bool = False,
+                          on_refused: Callable[[], None] | None = None) -> None:
     """The webhook that says how a run ended. It is sent even when the run is cancelled while sending it (the
     work is over either way: the server must still hear how it ended); when it cannot be delivered, the run
-    ends Failed with the delivery's failure."""
+    ends Failed with the delivery's failure, unless `on_refused` ends it another way (continues it as new)."""
     options: dict[str, Any] = dict(timeout_seconds=policy.webhook_timeout_seconds,
                                    retry_horizon_seconds=policy.webhook_retry_horizon_seconds)
     try:
@@ -120,6 +121,8 @@ async def deliver_outcome(kind: WebhookKind, body: dict[str, object], policy: We
     except StepFailedError as failed:
         status.error = failed.failure
         enter_stage(status, failed_stage, search_attributes=search_attributes)
+        if on_refused is not None:
+            on_refused()
         fail_run(failed.failure)
 
 

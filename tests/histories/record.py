@@ -192,6 +192,33 @@ async def late_decision(client: Client, stack: Stack) -> str:
     return "stem-late"
 
 
+async def requested_while_failing(client: Client, stack: Stack) -> str:
+    """A new hash request while the object_not_found failure is reported: the run continues as a new run."""
+    stack.standin.delay_next(COMPLETION, 1.0)
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("asked-again", KEY))
+        await asyncio.to_thread(stack.standin.wait_until_in_progress, COMPLETION)
+        stack.put(KEY, encode(sine(0.5)))
+        stack.send({**hash_request("asked-again", KEY), "id": "hash-asked-again-2"})
+        await webhooks(stack, COMPLETION, 2)
+    return "stem-asked-again"
+
+
+async def late_decision_refused(client: Client, stack: Stack) -> str:
+    """A late decision while the decision_timeout failure is refused with a final 410: the decided run follows."""
+    stack.standin.behaviour.send_decisions = False
+    stack.standin.delay_next(COMPLETION, 1.0)
+    stack.standin.fail_next(COMPLETION, 410)
+    stack.put(KEY, encode(sine(0.5)))
+    async with services_running(client, stack.settings.model_copy(update={"dedupe_decision_timeout_seconds": 1})):
+        stack.send(hash_request("late-refused", KEY))
+        await asyncio.to_thread(stack.standin.wait_until_in_progress, COMPLETION)
+        await client.get_workflow_handle("stem-late-refused").signal(
+            "decide", DedupeDecision(duplicate=False, filepath=KEY))
+        await webhooks(stack, COMPLETION)
+    return "stem-late-refused"
+
+
 async def decided_by_update(client: Client, stack: Stack) -> str:
     stack.standin.behaviour.send_decisions = False
     stack.put(KEY, encode(sine(0.5)))
@@ -246,7 +273,7 @@ async def mix_stem_missing(client: Client, stack: Stack) -> str:
 SCENARIOS: dict[str, Scenario] = {scenario.__name__: scenario for scenario in (
     analysed, duplicate_deleted, decision_timeout, decision_only, host_fallback, hash_check_rejected,
     completion_rejected, damaged_audio, object_missing, cancelled, rerun_after_failure, late_decision,
-    decided_by_update, cleanup, health, mixed, mix_stem_missing)}
+    requested_while_failing, late_decision_refused, decided_by_update, cleanup, health, mixed, mix_stem_missing)}
 
 
 async def wait_closed(handle: WorkflowHandle[object, object]) -> None:
