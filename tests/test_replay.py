@@ -16,7 +16,7 @@ from temporal_client import interceptors
 from waveflow.contract import AnalysisResult, DedupeDecision, DuplicateDeletedResult
 from waveflow.models import DownloadedObject, StemIngestInput, StemOutcome
 from worker import WORKFLOW_RUNNER
-from workflows import mix_stems, stem_ingest
+from workflows import mix_stems, stem_ingest, steps
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
 from workflows.mix_stems import MixStemsWorkflow
 from workflows.stem_ingest import StemIngestWorkflow
@@ -40,13 +40,14 @@ def test_the_suite_covers_every_path() -> None:
     names = {path.name.split(".")[0] for path in HISTORY_DIR.glob("*.json")}
     assert names >= {"analysed", "duplicate_deleted", "decision_timeout", "decision_only", "host_fallback",
                      "hash_check_rejected", "damaged_audio", "cancelled", "cleanup", "health", "rerun_after_failure",
-                     "mixed", "mix_stem_missing", "requested_while_failing", "late_decision_refused"}
+                     "mixed", "mix_stem_missing", "requested_while_failing", "late_decision_refused",
+                     "hash_check_past_local_retries"}
 
 
 def patch_ids_in_code() -> set[str]:
     """Every patch the workflow code asks about: the constants passed to `workflow.patched`."""
     ids = set()
-    for module in (stem_ingest, mix_stems):
+    for module in (stem_ingest, mix_stems, steps):
         source = Path(module.__file__).read_text()
         ids |= {getattr(module, name) for name in re.findall(r"workflow\.patched\((\w+)\)", source)}
     return ids

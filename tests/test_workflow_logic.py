@@ -4,6 +4,7 @@ record what they were asked (no S3, SQS, webhook server or audio), each test on 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ class FakeSteps:
     calls: list[str] = field(default_factory=list)
     webhooks: list[WebhookDelivery] = field(default_factory=list)
     rejected_kinds: set[WebhookKind] = field(default_factory=set)
+    down_until: float = 0.0
+    """Every webhook fails (retryably, as a 503 does) until this `time.monotonic()`."""
     hold_analysis: asyncio.Event | None = None
     mixed: list[MixOutputKeys] = field(default_factory=list)
     discarded: list[MixOutputKeys] = field(default_factory=list)
@@ -77,6 +80,8 @@ class FakeSteps:
 
     @activity.defn(name="send_webhook")
     async def send_webhook(self, delivery: WebhookDelivery) -> int:
+        if time.monotonic() < self.down_until:
+            raise ApplicationError("the server answered HTTP 503", type="webhook_unavailable")
         self.webhooks.append(delivery)
         if delivery.kind in self.rejected_kinds:
             raise ApplicationError("the server rejected it with HTTP 400", type="webhook_rejected",
@@ -241,3 +246,29 @@ async def test_two_mixes_of_one_stage_write_their_own_keys_and_a_failed_one_disc
         assert any(key.endswith(f"_{suffix}.wav") for key in by_run), (suffix, sorted(by_run))
     [discarded] = fleet.steps.discarded
     assert discarded.mixed_key.endswith(f"_{bad.result_run_id.replace('-', '')[-12:]}.wav")
+
+
+async def test_a_hash_check_failing_past_its_local_budget_holds_no_update_back(fleet: Fleet) -> None:
+    """The webhook server is down for 8 s; the hash-check's local retries end after 2 s and it goes on as a
+    regular activity, so the workflow task is free: a decision by update is answered at once."""
+    fleet.steps.down_until = time.monotonic() + 8.0
+    handle = await start_stem(fleet, "outage", hash_check_local_seconds=2.0)
+
+    async def scheduled_webhooks() -> int:
+        return len([event async for event in handle.fetch_history_events()
+                    if event.activity_task_scheduled_event_attributes.activity_type.name == "send_webhook"])
+
+    for _ in range(100):
+        if await scheduled_webhooks():
+            break
+        await asyncio.sleep(0.1)
+    started = time.monotonic()
+    receipt = await handle.execute_update(StemIngestWorkflow.decide_checked,
+                                          DedupeDecision(duplicate=False, filepath="uploads/outage.wav"))
+    answered_in = time.monotonic() - started
+    outcome = await handle.result()
+    assert receipt.outcome == "accepted" and answered_in < 2.0, f"the update took {answered_in:.1f} s"
+    assert outcome.status == "SUCCESS"
+    assert [body["stemId"] for body in fleet.steps.bodies(WebhookKind.HASH_CHECK)] == ["outage"]
+    events = [event async for event in handle.fetch_history_events()]
+    assert len(events) < 60, f"{len(events)} events for one stem through an outage"

@@ -294,7 +294,8 @@ class StemIngestWorkflow:
         policy = self._input.policy
         await deliver_webhook(kind, body, timeout_seconds=policy.webhook_timeout_seconds,
                               retry_horizon_seconds=policy.webhook_retry_horizon_seconds,
-                              local=kind is WebhookKind.HASH_CHECK and self._hash_check_runs_locally)
+                              local_budget=timedelta(seconds=policy.hash_check_local_seconds)
+                              if kind is WebhookKind.HASH_CHECK and self._hash_check_runs_locally else None)
 
     def _completion(self, status: Literal["SUCCESS", "FAILURE"],
                     result: AnalysisResult | DuplicateDeletedResult | FailureResult,

@@ -4,6 +4,7 @@ delivering a webhook under its idempotency key, removing a host's temp files, re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, NoReturn, Protocol
@@ -26,6 +27,9 @@ IO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficien
                        maximum_interval=timedelta(seconds=60))
 WEBHOOK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                             maximum_interval=timedelta(minutes=10))
+WEBHOOK_LEAVES_LOCAL_RETRIES = "webhook-leaves-local-retries"
+"""Patch: a local webhook still failing after its local budget is retried as a regular activity (before, it was
+retried locally for the whole horizon)."""
 STEP_DEADLINE = timedelta(hours=1)
 HOST_PICKUP_TIMEOUT = timedelta(minutes=1)
 ANALYSIS_HEARTBEAT = timedelta(seconds=10)
@@ -82,15 +86,46 @@ async def run_activity(method: Callable[..., Any], argument: BaseModel | str | N
 
 
 async def deliver_webhook(kind: WebhookKind, body: dict[str, object], *, timeout_seconds: float,
-                          retry_horizon_seconds: float, local: bool = False) -> None:
-    """POSTs one webhook, retried until the horizon under one idempotency key for this run and kind."""
+                          retry_horizon_seconds: float, local_budget: timedelta | None = None) -> None:
+    """POSTs one webhook, retried until the horizon under one idempotency key for this run and kind.
+
+    `local_budget`: try it first as a local activity, for that long; then as a regular activity, so that a server
+    that is down costs no timer, marker and workflow task per retry, and holds no signal or update back."""
     info = workflow.info()
     delivery = WebhookDelivery(kind=kind, body=body, idempotency_key=f"{info.workflow_id}:{info.run_id}:{kind.value}")
     # One attempt is one POST bounded by the HTTP timeout; a lost worker is noticed soon after.
-    await run_activity(WebhookActivities.send_webhook, delivery,
-                       schedule_to_close_timeout=timedelta(seconds=retry_horizon_seconds),
-                       start_to_close_timeout=timedelta(seconds=2 * timeout_seconds + 5),
-                       summary=f"{kind.value} webhook", retry_policy=WEBHOOK_RETRY, local=local)
+    options: dict[str, Any] = dict(start_to_close_timeout=timedelta(seconds=2 * timeout_seconds + 5),
+                                   summary=f"{kind.value} webhook", retry_policy=WEBHOOK_RETRY)
+    horizon = timedelta(seconds=retry_horizon_seconds)
+    if local_budget is not None and horizon > local_budget:
+        started = workflow.now()
+        # A local activity's retries are bounded by attempts: its schedule-to-close does not stop them.
+        local_retries = dataclasses.replace(WEBHOOK_RETRY,
+                                            maximum_attempts=attempts_within(local_budget, WEBHOOK_RETRY))
+        try:
+            await run_activity(WebhookActivities.send_webhook, delivery, schedule_to_close_timeout=horizon,
+                               local=True, **{**options, "retry_policy": local_retries})
+            return
+        except StepFailedError as failed:
+            if failed.failure.error_code == ErrorCode.WEBHOOK_REJECTED or not workflow.patched(
+                    WEBHOOK_LEAVES_LOCAL_RETRIES):
+                raise
+        workflow.logger.info("%s webhook still failing after %s; retried as an activity until the horizon",
+                             kind.value, workflow.now() - started)
+        horizon = max(horizon - (workflow.now() - started), local_budget)
+    elif local_budget is not None:
+        options["local"] = True
+    await run_activity(WebhookActivities.send_webhook, delivery, schedule_to_close_timeout=horizon, **options)
+
+
+def attempts_within(budget: timedelta, policy: RetryPolicy) -> int:
+    """How many attempts `policy` makes before its backoffs add up to more than `budget`."""
+    attempts, waited, interval = 1, timedelta(0), policy.initial_interval
+    while waited + interval <= budget:
+        waited += interval
+        interval = min(interval * policy.backoff_coefficient, policy.maximum_interval or interval)
+        attempts += 1
+    return attempts
 
 
 class WebhookPolicy(Protocol):
@@ -156,6 +191,6 @@ def failure_of(cause: BaseException | None) -> FailureResult:
         return FailureResult(error=f"gave up after retrying until the step's deadline; last error: {last}",
                              error_code=ErrorCode.TIMEOUT)
     if isinstance(cause, ApplicationError):
-        code = cause.type if cause.non_retryable and cause.type else ErrorCode.WAVEFLOW_ERROR
+        code = cause.type if cause.non_retryable and cause.type else ErrorCode.PROCESSING_FAILED
         return FailureResult(error=cause.message, error_code=code)
-    return FailureResult(error=str(cause or "the step failed without a reason"), error_code=ErrorCode.WAVEFLOW_ERROR)
+    return FailureResult(error=str(cause or "the step failed without a reason"), error_code=ErrorCode.PROCESSING_FAILED)

@@ -219,6 +219,16 @@ async def late_decision_refused(client: Client, stack: Stack) -> str:
     return "stem-late-refused"
 
 
+async def hash_check_past_local_retries(client: Client, stack: Stack) -> str:
+    """The hash-check refused with 503 past its local attempts (about 31 s): a regular activity delivers it."""
+    stack.standin.fail_next(HASH_CHECK, *[503] * 7)
+    stack.put(KEY, encode(sine(0.5)))
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("outlasted", KEY))
+        await webhooks(stack, COMPLETION, timeout=120)
+    return "stem-outlasted"
+
+
 async def decided_by_update(client: Client, stack: Stack) -> str:
     stack.standin.behaviour.send_decisions = False
     stack.put(KEY, encode(sine(0.5)))
@@ -273,7 +283,8 @@ async def mix_stem_missing(client: Client, stack: Stack) -> str:
 SCENARIOS: dict[str, Scenario] = {scenario.__name__: scenario for scenario in (
     analysed, duplicate_deleted, decision_timeout, decision_only, host_fallback, hash_check_rejected,
     completion_rejected, damaged_audio, object_missing, cancelled, rerun_after_failure, late_decision,
-    requested_while_failing, late_decision_refused, decided_by_update, cleanup, health, mixed, mix_stem_missing)}
+    requested_while_failing, late_decision_refused, hash_check_past_local_retries, decided_by_update, cleanup,
+    health, mixed, mix_stem_missing)}
 
 
 async def wait_closed(handle: WorkflowHandle[object, object]) -> None:
