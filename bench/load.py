@@ -61,9 +61,22 @@ def small_stem(index: int) -> bytes:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its reaped children, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU of a process and of every process below it, running or reaped, from /proc: the worker's
+    decoding processes are children of its forkserver, not of the worker."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+    tree, grown = {pid}, True
+    while grown:
+        below = {child for child, fields in stats.items() if int(fields[1]) in tree} - tree
+        tree |= below
+        grown = bool(below)
+    return sum(int(value) for member in tree if member in stats
+               for value in stats[member][11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -41,6 +41,8 @@ class Behaviour:
     """How the stand-in answers: scripted statuses and delays per path, and whether it decides by SQS."""
 
     statuses: dict[str, list[int]] = field(default_factory=dict)
+    unavailable: set[str] = field(default_factory=set)
+    """Paths answered 503 until removed (an outage of the server, for as long as it lasts)."""
     delays: dict[str, list[float]] = field(default_factory=dict)
     send_decisions: bool = True
     undecided_stems: set[str] = field(default_factory=set)
@@ -148,7 +150,7 @@ class NestJsStandIn:
             return 401
         with self._changed:
             scripted = self.behaviour.statuses.get(path)
-            status = scripted.pop(0) if scripted else 201
+            status = 503 if path in self.behaviour.unavailable else scripted.pop(0) if scripted else 201
             delays = self.behaviour.delays.get(path)
             delay = delays.pop(0) if delays else 0.0
             self._in_progress[path] = self._in_progress.get(path, 0) + 1

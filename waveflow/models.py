@@ -30,9 +30,9 @@ class StemPolicy(BaseModel):
     decision_timeout_seconds: float = 3600.0
     webhook_retry_horizon_seconds: float = 86400.0
     webhook_timeout_seconds: float = 10.0
-    hash_check_local_seconds: float = 60.0
+    hash_check_local_seconds: float = 2.0
     """How long the hash-check is retried as a local activity before it becomes a regular one: Temporal's guidance
-    for a local activity is seconds, retries included."""
+    for a local activity is seconds, retries included, and while it retries, signals and updates wait."""
     default_num_peaks: NumPeaks = 1024
     detail_samples_per_pixel: int = 256
     max_file_size_bytes: int = 1024 * 1024 * 1024

@@ -220,8 +220,8 @@ async def late_decision_refused(client: Client, stack: Stack) -> str:
 
 
 async def hash_check_past_local_retries(client: Client, stack: Stack) -> str:
-    """The hash-check refused with 503 past its local attempts (about 31 s): a regular activity delivers it."""
-    stack.standin.fail_next(HASH_CHECK, *[503] * 7)
+    """The hash-check refused with 503 past its local attempts: a regular activity delivers it."""
+    stack.standin.fail_next(HASH_CHECK, 503, 503, 503)
     stack.put(KEY, encode(sine(0.5)))
     async with services_running(client, stack.settings):
         stack.send(hash_request("outlasted", KEY))
