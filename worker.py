@@ -56,7 +56,7 @@ from waveflow.tempfiles import TempArea
 from waveflow.tracing import configure_tracing
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
 from workflows.mix_stems import MixStemsWorkflow
-from workflows.stem_ingest import StemIngestWorkflow
+from workflows.stem_ingest import StemIngestWorkflow, tell_stems_their_host_left
 
 log = logging.getLogger("waveflow.worker")
 GRACEFUL_SHUTDOWN = timedelta(seconds=60)
@@ -203,7 +203,8 @@ async def serve(settings: Settings, workflows: Sequence[type] = WORKFLOWS) -> No
                   if settings.worker_health_bind_address else None)
         log.info("worker polling %s and %s", settings.temporal_task_queue, settings.host_task_queue)
         await stop.wait()
-        log.info("stopping: finishing running activities")
+        told = await tell_stems_their_host_left(client, settings, TempArea(settings.temp_dir).stem_ids())
+        log.info("stopping: finishing running activities; %d waiting stems told to use another host", told)
         watcher.cancel()
         if server is not None:
             server.stop()

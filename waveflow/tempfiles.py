@@ -48,6 +48,12 @@ class TempArea:
         finally:
             os.close(descriptor)
 
+    def stem_ids(self) -> set[str]:
+        """The stems (and mixes) with a file here."""
+        if not self.root.is_dir():
+            return set()
+        return {match["stem"] for path in self.root.iterdir() if (match := OWN_FILE.match(path.name))}
+
     def remove_stem_files(self, stem_id: str) -> list[str]:
         removed = []
         for path in self.root.glob(f"{FILE_PREFIX}stem-{stem_id}-*"):

@@ -69,6 +69,9 @@ with workflow.unsafe.imports_passed_through():
 FAILED_RUN_TAKES_LATE_WORK = "failed-run-takes-late-requests"
 """Patch: a hash request handed over once the run has failed continues the run as a new one (before, it joined
 the failing run and was lost), and a late decision does so even when the FAILURE completion was refused."""
+SKIPS_A_HOST_THAT_LEFT = "skips-a-host-that-left"
+"""Patch: a stem told that the host holding its download shut down (`host_left`) analyses on any host at once and
+leaves that host's temp files to its sweep (before, it waited out the host queue's pick-up timeout twice)."""
 ANALYSIS_REMOVES_DOWNLOAD = "analysis-removes-its-download"
 """Patch: on the success path the analysis removes the downloaded file itself, one activity fewer per stem."""
 HASH_CHECK_RUNS_LOCALLY = "hash-check-runs-as-local-activity"
@@ -98,6 +101,7 @@ class StemIngestWorkflow:
         self._status = StemStatus(stem_id=params.request.stemId, stage=Stage.DOWNLOADING,
                                   filepath=params.request.filepath, decision=params.decision)
         self._requested_by: str | None = None
+        self._hosts_left: set[str] = set()
 
     @workflow.signal(name="decide")
     def decide(self, decision: DedupeDecision) -> None:
@@ -111,6 +115,11 @@ class StemIngestWorkflow:
         if (self._status.error is not None and self._requested_by is None
                 and task_id != workflow.memo_value(TASK_ID_MEMO, None)):
             self._requested_by = task_id
+
+    @workflow.signal(name="host_left")
+    def host_left(self, host_task_queue: str) -> None:
+        """The worker host on `host_task_queue` shut down (a deploy, a drain) while it held this stem's download."""
+        self._hosts_left.add(host_task_queue)
 
     @workflow.update(name="decide")
     def decide_checked(self, decision: DedupeDecision) -> DecisionReceipt:
@@ -169,7 +178,7 @@ class StemIngestWorkflow:
         except asyncio.CancelledError:
             completion = self._failed(FailureResult(error="the stem was cancelled; the original file is kept",
                                                     error_code=ErrorCode.CANCELLED), started)
-        if downloaded is not None and not self._download_removed:
+        if downloaded is not None and not self._download_removed and not self._has_left(downloaded.host_task_queue):
             await remove_temp_files(self._status.stem_id, downloaded.host_task_queue, "stem")
         self._enter(Stage.SENDING_COMPLETION)
         failure = completion.result if isinstance(completion.result, FailureResult) else None
@@ -210,6 +219,9 @@ class StemIngestWorkflow:
         if self._requested_by is not None and workflow.patched(FAILED_RUN_TAKES_LATE_WORK):
             workflow.continue_as_new(self._input.model_copy(update={"send_hash_check": True, "decision": None}),
                                      memo={TASK_ID_MEMO: self._requested_by})
+
+    def _has_left(self, host_task_queue: str) -> bool:
+        return host_task_queue in self._hosts_left and workflow.patched(SKIPS_A_HOST_THAT_LEFT)
 
     def _enter(self, stage: Stage) -> None:
         enter_stage(self._status, stage, search_attributes=self._input.policy.search_attributes)
@@ -268,18 +280,21 @@ class StemIngestWorkflow:
             waveform_key=f"waveforms/{request.stemId}_waveform_{stamp}.json",
             detail_key=f"waveforms/{request.stemId}_waveform_{stamp}.dat",
             created_at=workflow.now().isoformat(), remove_downloaded=self._analysis_removes_download)
-        try:
-            outcome = await run_activity(AudioActivities.analyse_audio, analyse,
-                                         task_queue=downloaded.host_task_queue,
-                                         schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
-                                         heartbeat_timeout=ANALYSIS_HEARTBEAT, cancellation_type=WAITED,
-                                         summary=f"analyse into {analyse.num_peaks} peaks")
-            self._download_removed = self._analysis_removes_download
-        except StepFailedError as failed:
-            if failed.failure.error_code != ErrorCode.HOST_UNAVAILABLE:
-                raise
-            workflow.logger.info("host %s did not pick up the analysis; fetching on any worker",
-                                 downloaded.host_task_queue)
+        outcome = None
+        if not self._has_left(downloaded.host_task_queue):
+            try:
+                outcome = await run_activity(AudioActivities.analyse_audio, analyse,
+                                             task_queue=downloaded.host_task_queue,
+                                             schedule_to_start_timeout=HOST_PICKUP_TIMEOUT,
+                                             heartbeat_timeout=ANALYSIS_HEARTBEAT, cancellation_type=WAITED,
+                                             summary=f"analyse into {analyse.num_peaks} peaks")
+                self._download_removed = self._analysis_removes_download
+            except StepFailedError as failed:
+                if failed.failure.error_code != ErrorCode.HOST_UNAVAILABLE:
+                    raise
+                workflow.logger.info("host %s did not pick up the analysis; fetching on any worker",
+                                     downloaded.host_task_queue)
+        if outcome is None:
             analyse.downloaded = None
             outcome = await run_activity(AudioActivities.analyse_audio, analyse,
                                          heartbeat_timeout=ANALYSIS_HEARTBEAT, cancellation_type=WAITED,
@@ -402,6 +417,21 @@ async def _tell_the_run(client: Client, settings: Settings, workflow_id: str, ru
             return False
         raise
     return True
+
+
+async def tell_stems_their_host_left(client: Client, settings: Settings, stem_ids: set[str]) -> int:
+    """Signals `host_left` to each stem whose download this host holds, as it shuts down: their analyses start on
+    another host at once. Returns how many were running to hear it."""
+
+    async def tell(stem_id: str) -> bool:
+        try:
+            await client.get_workflow_handle_for(StemIngestWorkflow.run, workflow_id_for(stem_id)).signal(
+                StemIngestWorkflow.host_left, settings.host_task_queue, rpc_timeout=settings.temporal_rpc_timeout)
+        except RPCError:  # closed, never a stem (a mix's files), or Temporal unreachable: the sweep covers them
+            return False
+        return True
+
+    return sum(await asyncio.gather(*(tell(stem_id) for stem_id in stem_ids)))
 
 
 def _visible_as(start: StemIngestInput) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from tests.test_mixing import mix_message
 from waveflow.contract import DedupeDecision
 from worker import running_workers
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
-from workflows.stem_ingest import StemIngestWorkflow
+from workflows.stem_ingest import StemIngestWorkflow, tell_stems_their_host_left
 
 HERE = Path(__file__).parent
 SEARCH_ATTRIBUTES_DIR = HERE / "search_attributes"
@@ -116,6 +116,25 @@ async def host_fallback(client: Client, stack: Stack) -> str:
                 "decide", DedupeDecision(duplicate=False, filepath=KEY))
             await webhooks(stack, COMPLETION, timeout=180)
     return "stem-fallback"
+
+
+async def host_left(client: Client, stack: Stack) -> str:
+    """The host holding the download shuts down and says so: the analysis starts on another host at once."""
+    stack.standin.behaviour.send_decisions = False
+    stack.put(KEY, encode(sine(0.5)))
+    other_host = stack.settings.model_copy(update={"worker_host_id": f"{stack.settings.worker_host_id}-b",
+                                                   "temp_dir": stack.settings.temp_dir.parent / "host-b"})
+    async with bridge_running(client, stack.settings):
+        async with running_workers(client, stack.settings):
+            stack.send(hash_request("left", KEY))
+            await webhooks(stack, HASH_CHECK)
+            await until_stage(client, "stem-left", "awaiting_decision")
+            await tell_stems_their_host_left(client, stack.settings, {"left"})
+        async with running_workers(client, other_host):
+            await client.get_workflow_handle("stem-left").signal(
+                "decide", DedupeDecision(duplicate=False, filepath=KEY))
+            await webhooks(stack, COMPLETION)
+    return "stem-left"
 
 
 async def hash_check_rejected(client: Client, stack: Stack) -> str:
@@ -281,7 +300,7 @@ async def mix_stem_missing(client: Client, stack: Stack) -> str:
 
 
 SCENARIOS: dict[str, Scenario] = {scenario.__name__: scenario for scenario in (
-    analysed, duplicate_deleted, decision_timeout, decision_only, host_fallback, hash_check_rejected,
+    analysed, duplicate_deleted, decision_timeout, decision_only, host_fallback, host_left, hash_check_rejected,
     completion_rejected, damaged_audio, object_missing, cancelled, rerun_after_failure, late_decision,
     requested_while_failing, late_decision_refused, hash_check_past_local_retries, decided_by_update, cleanup,
     health, mixed, mix_stem_missing)}
