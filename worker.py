@@ -56,7 +56,7 @@ from waveflow.tempfiles import TempArea
 from waveflow.tracing import configure_tracing
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
 from workflows.mix_stems import MixStemsWorkflow
-from workflows.stem_ingest import StemIngestWorkflow, tell_stems_their_host_left
+from workflows.stem_ingest import StemIngestWorkflow, tell_stems_about_their_host
 
 log = logging.getLogger("waveflow.worker")
 GRACEFUL_SHUTDOWN = timedelta(seconds=60)
@@ -197,13 +197,16 @@ async def serve(settings: Settings, workflows: Sequence[type] = WORKFLOWS) -> No
             raise SystemExit(f"waveflow: {error}") from None
     await ensure_cleanup_schedule(client, settings)
     async with running_workers(client, settings, workflows) as workers:
+        kept = await tell_stems_about_their_host(client, settings, TempArea(settings.temp_dir).stem_ids(), left=False)
+        if kept:
+            log.info("%d waiting stems told their download is still on this host", kept)
         health = WorkerHealth(client, workers, settings)
         watcher = asyncio.create_task(health.watch())
         server = (HealthServer(settings.worker_health_bind_address, health.liveness, health.readiness).start()
                   if settings.worker_health_bind_address else None)
         log.info("worker polling %s and %s", settings.temporal_task_queue, settings.host_task_queue)
         await stop.wait()
-        told = await tell_stems_their_host_left(client, settings, TempArea(settings.temp_dir).stem_ids())
+        told = await tell_stems_about_their_host(client, settings, TempArea(settings.temp_dir).stem_ids(), left=True)
         log.info("stopping: finishing running activities; %d waiting stems told to use another host", told)
         watcher.cancel()
         if server is not None:

@@ -121,6 +121,11 @@ class StemIngestWorkflow:
         """The worker host on `host_task_queue` shut down (a deploy, a drain) while it held this stem's download."""
         self._hosts_left.add(host_task_queue)
 
+    @workflow.signal(name="host_back")
+    def host_back(self, host_task_queue: str) -> None:
+        """That host started again and found this stem's download in its temp area (a restart in place)."""
+        self._hosts_left.discard(host_task_queue)
+
     @workflow.update(name="decide")
     def decide_checked(self, decision: DedupeDecision) -> DecisionReceipt:
         """The same decision for servers with a Temporal client: checked first, answered."""
@@ -419,14 +424,16 @@ async def _tell_the_run(client: Client, settings: Settings, workflow_id: str, ru
     return True
 
 
-async def tell_stems_their_host_left(client: Client, settings: Settings, stem_ids: set[str]) -> int:
-    """Signals `host_left` to each stem whose download this host holds, as it shuts down: their analyses start on
-    another host at once. Returns how many were running to hear it."""
+async def tell_stems_about_their_host(client: Client, settings: Settings, stem_ids: set[str], *, left: bool) -> int:
+    """Tells each stem whose download this host holds that the host is shutting down (`host_left`: their analyses
+    start on another host at once) or, at start-up, that it is back with the file (`host_back`). Returns how many
+    stems were running to hear it."""
+    news = StemIngestWorkflow.host_left if left else StemIngestWorkflow.host_back
 
     async def tell(stem_id: str) -> bool:
         try:
             await client.get_workflow_handle_for(StemIngestWorkflow.run, workflow_id_for(stem_id)).signal(
-                StemIngestWorkflow.host_left, settings.host_task_queue, rpc_timeout=settings.temporal_rpc_timeout)
+                news, settings.host_task_queue, rpc_timeout=settings.temporal_rpc_timeout)
         except RPCError:  # closed, never a stem (a mix's files), or Temporal unreachable: the sweep covers them
             return False
         return True

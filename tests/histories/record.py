@@ -41,7 +41,7 @@ from tests.test_mixing import mix_message
 from waveflow.contract import DedupeDecision
 from worker import running_workers
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
-from workflows.stem_ingest import StemIngestWorkflow, tell_stems_their_host_left
+from workflows.stem_ingest import StemIngestWorkflow, tell_stems_about_their_host
 
 HERE = Path(__file__).parent
 SEARCH_ATTRIBUTES_DIR = HERE / "search_attributes"
@@ -129,7 +129,7 @@ async def host_left(client: Client, stack: Stack) -> str:
             stack.send(hash_request("left", KEY))
             await webhooks(stack, HASH_CHECK)
             await until_stage(client, "stem-left", "awaiting_decision")
-            await tell_stems_their_host_left(client, stack.settings, {"left"})
+            await tell_stems_about_their_host(client, stack.settings, {"left"}, left=True)
         async with running_workers(client, other_host):
             await client.get_workflow_handle("stem-left").signal(
                 "decide", DedupeDecision(duplicate=False, filepath=KEY))
