@@ -206,12 +206,13 @@ async def serve(settings: Settings, workflows: Sequence[type] = WORKFLOWS) -> No
                   if settings.worker_health_bind_address else None)
         log.info("worker polling %s and %s", settings.temporal_task_queue, settings.host_task_queue)
         await stop.wait()
-        told = await tell_stems_about_their_host(client, settings, TempArea(settings.temp_dir).stem_ids(), left=True)
-        log.info("stopping: finishing running activities; %d waiting stems told to use another host", told)
+        log.info("stopping: finishing running activities")
         watcher.cancel()
         if server is not None:
             server.stop()
-    log.info("worker stopped")
+    # Told once this host takes no more workflow tasks: a task their news caused must go to another host.
+    told = await tell_stems_about_their_host(client, settings, TempArea(settings.temp_dir).stem_ids(), left=True)
+    log.info("worker stopped; %d waiting stems told to use another host", told)
 
 
 def main(workflows: Sequence[type] = WORKFLOWS) -> None:

@@ -43,7 +43,7 @@ async def test_stems_whose_host_was_replaced_are_analysed_elsewhere_at_once(
             stop_process(new_host)
     assert all(item.body["status"] == "SUCCESS" for item in completions)
     assert took < 20, f"the decisions took {took:.0f} s to complete"
-    assert "3 waiting stems told to use another host" in (tmp_path / "host-a.log").read_text()
+    assert "worker stopped; 3 waiting stems told to use another host" in (tmp_path / "host-a.log").read_text()
     for stem_id in STEMS:
         queues = [event.activity_task_scheduled_event_attributes.task_queue.name async for event in
                   client.get_workflow_handle(f"stem-{stem_id}").fetch_history_events()
