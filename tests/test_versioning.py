@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
@@ -15,6 +16,7 @@ from devstack.processes import ROOT, TemporalDevServer, spawn, stop_process
 from tests.audio_samples import encode, sine
 from tests.changed_workflow import ADDED_STEP_MEMO, ADDED_STEP_PATCH
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, cli_env, hash_request, webhooks
+from waveflow.contract import DedupeDecision
 from workflows.stem_ingest import StemIngestWorkflow
 
 
@@ -92,3 +94,60 @@ async def test_workers_replaced_by_a_changed_workflow_keep_old_stems_on_their_pa
             assert len(patched) == 1 and modified == 1 and ADDED_STEP_MEMO in memo, f"{stem_id} took the old path"
     assert "Nondeterminism" not in (tmp_path / "tomorrow.log").read_text()
     assert json.loads(completions[0].raw_body)["result"]["num_peaks"] == 100
+
+
+def took_the_patch(events: list[Any]) -> bool:
+    markers = [event.marker_recorded_event_attributes.details for event in events]
+    return any(ADDED_STEP_PATCH.encode() in details["patch-data"].payloads[0].data
+               for details in markers if "patch-data" in details)
+
+
+async def test_a_mixed_fleet_and_a_rollback_leave_no_stem_stuck(stack: Stack, client: Client, tmp_path: Path) -> None:
+    """Today's and tomorrow's workers poll together (a rolling deploy half done); then tomorrow's is rolled back
+    while some of its stems wait, and later rolled forward again. Stems started by tomorrow's code carry its patch
+    marker: today's code cannot replay them, so their workflow tasks fail on it (non-determinism, retried) until
+    tomorrow's code runs again. Every stem ends once; only patched stems ever fail a workflow task."""
+    today_env = {**stack.env(), "WORKER_HOST_ID": "today", "TEMP_DIR": str(tmp_path / "today")}
+    tomorrow_env = {**stack.env(), "WORKER_HOST_ID": "tomorrow", "TEMP_DIR": str(tmp_path / "tomorrow")}
+    mixed = [f"mixed-{index}" for index in range(6)]
+    rolled_back = [f"rolled-back-{index}" for index in range(6)]
+    for index, stem_id in enumerate(mixed + rolled_back):
+        stack.put(f"uploads/{stem_id}.wav", encode(sine(0.3, frequency=200.0 + 20 * index)))
+    today = spawn("worker.py", today_env, tmp_path / "today.log")
+    tomorrow = spawn("tests.changed_worker", tomorrow_env, tmp_path / "tomorrow-1.log")
+    try:
+        async with bridge_running(client, stack.settings):
+            for stem_id in mixed:
+                stack.send(hash_request(stem_id, f"uploads/{stem_id}.wav"))
+            await webhooks(stack, COMPLETION, len(mixed), timeout=120)
+            stack.standin.behaviour.send_decisions = False
+            for stem_id in rolled_back:
+                stack.send(hash_request(stem_id, f"uploads/{stem_id}.wav"))
+            await webhooks(stack, HASH_CHECK, len(mixed + rolled_back))
+            for stem_id in rolled_back:
+                await until_awaiting_decision(client, stem_id)
+            stop_process(tomorrow)  # the rollback
+            for stem_id in rolled_back:
+                await client.get_workflow_handle_for(StemIngestWorkflow.run, f"stem-{stem_id}").signal(
+                    StemIngestWorkflow.decide, DedupeDecision(duplicate=False, filepath=f"uploads/{stem_id}.wav"))
+            await asyncio.sleep(8)
+            during_rollback = len(stack.standin.accepted(COMPLETION))
+            tomorrow = spawn("tests.changed_worker", tomorrow_env, tmp_path / "tomorrow-2.log")  # rolled forward
+            completions = await webhooks(stack, COMPLETION, len(mixed + rolled_back), timeout=120)
+    finally:
+        stop_process(tomorrow)
+        stop_process(today)
+    assert sorted(item.body["stemId"] for item in completions) == sorted(mixed + rolled_back)
+    assert all(item.body["status"] == "SUCCESS" for item in completions)
+    failed_tasks: dict[str, int] = {}
+    patched = set()
+    for stem_id in mixed + rolled_back:
+        events = [event async for event in client.get_workflow_handle(f"stem-{stem_id}").fetch_history_events()]
+        failed_tasks[stem_id] = sum(event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED for event in events)
+        if took_the_patch(events):
+            patched.add(stem_id)
+    print(f"patched stems: {sorted(patched)}; workflow tasks failed per stem: {failed_tasks}; "
+          f"completed during the rollback: {during_rollback}")
+    assert {stem_id for stem_id, count in failed_tasks.items() if count} <= patched
+    assert patched, "tomorrow's worker started none of the stems: the fleet was not mixed"
+    assert during_rollback == len(mixed) + len(set(rolled_back) - patched), "only today's stems went on"
