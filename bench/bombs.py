@@ -1,0 +1,159 @@
+"""Hostile uploads through the whole stack: each must end in its named FAILURE soon after its download.
+
+Starts the embedded stack (Temporal dev server, moto, the NestJS stand-in, `worker.py` and `sqs_bridge.py` as
+processes) and sends, beside one ordinary stem that must still succeed:
+
+- a FLAC whose header declares 24 hours (a day of silence is 17 MB of FLAC; only its header matters here);
+- a valid 1-second WAV behind 12 million empty JUNK chunks (96 MB; a decoder spends 12 s of CPU walking them);
+- a FLAC that does not declare its length and holds more audio than `MAX_AUDIO_SECONDS`;
+- a mix of 32 stems, each declaring two hours;
+- a mix whose stems together hold more than `MIX_MAX_INPUT_SECONDS`.
+
+The limits are lowered so that the lying FLAC stays small (`MAX_AUDIO_SECONDS=60`, `MIX_MAX_SECONDS=60`,
+`MIX_MAX_INPUT_SECONDS=120`). Prints, per bomb, its error code and message, the time from its send to its
+FAILURE and from its download's end to it, and the temp area's peak size during the run.
+
+    .venv/bin/python bench/bombs.py
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.load import COMPLETION, hash_message  # noqa: E402
+from devstack.local_aws import LocalAws  # noqa: E402
+from devstack.nestjs_standin import NestJsStandIn  # noqa: E402
+from devstack.processes import TemporalDevServer, free_port, spawn, stop_process  # noqa: E402
+
+BUCKET = "waveflow-bombs"
+MIXING_COMPLETE = "/webhook/mixing-complete"
+FLAC_TOTAL_SAMPLES = 8 + 13
+LIMITS = {"MAX_AUDIO_SECONDS": "60", "MIX_MAX_SECONDS": "60", "MIX_MAX_INPUT_SECONDS": "120"}
+
+
+def flac(seconds: float, declared_frames: int | None = None) -> bytes:
+    buffer = io.BytesIO()
+    frames = round(seconds * 48000)
+    tone = (0.1 * np.sin(np.arange(frames) * 2 * np.pi * 440 / 48000)).astype(np.float32)
+    soundfile.write(buffer, np.repeat(tone[:, None], 2, axis=1), 48000, format="FLAC")
+    data = bytearray(buffer.getvalue())
+    if declared_frames is not None:
+        data[FLAC_TOTAL_SAMPLES] = (data[FLAC_TOTAL_SAMPLES] & 0xF0) | (declared_frames >> 32)
+        data[FLAC_TOTAL_SAMPLES + 1:FLAC_TOTAL_SAMPLES + 5] = (declared_frames & 0xFFFFFFFF).to_bytes(4, "big")
+    return bytes(data)
+
+
+def wav_behind_junk(chunks: int) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros((44100, 2), dtype=np.int16), 44100, format="WAV", subtype="PCM_16")
+    wav = buffer.getvalue()
+    body = wav[12:36] + b"JUNK\x00\x00\x00\x00" * chunks + wav[36:]
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
+
+
+def mix_message(stage_id: str, paths: list[str]) -> str:
+    return json.dumps({"task": "app.tasks.mix_stems_and_upload", "id": f"mixing-{stage_id}-1", "args": [],
+                       "kwargs": {"stageId": stage_id, "upstreamId": f"up-{stage_id}", "stem_paths": paths}})
+
+
+class PeakSize:
+    """The largest total size of the files in a directory, sampled every 20 ms."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory, self.peak = directory, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.02):
+            total = 0
+            for path in self.directory.glob("*") if self.directory.is_dir() else []:
+                try:
+                    total += path.stat().st_size
+                except OSError:
+                    continue
+            self.peak = max(self.peak, total)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="waveflow-bombs-"))
+    temporal = TemporalDevServer(port=free_port(), ui_port=free_port(), log_file=work / "temporal.log").start()
+    aws = LocalAws().start()
+    aws.create_bucket(BUCKET)
+    queue_url = aws.create_queue("waveflow-bombs", visibility_timeout=60)
+    sqs = aws.sqs()
+
+    def send(body: str) -> None:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+
+    standin = NestJsStandIn(send_to_sqs=send).start()
+    env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": BUCKET, "SQS_QUEUE_URL": queue_url,
+           "WEBHOOK_URL": standin.url, "TEMP_DIR": str(work / "temp"), "METRICS_BIND_ADDRESS": "",
+           "WORKER_HEALTH_BIND_ADDRESS": "", "BRIDGE_HEALTH_BIND_ADDRESS": "", "SQS_WAIT_TIME_SECONDS": "2",
+           "LOG_LEVEL": "WARNING", **LIMITS}
+    s3 = aws.s3()
+    stems = {"day-long-flac": flac(1.0, declared_frames=24 * 3600 * 48000),
+             "junk-chunks-wav": wav_behind_junk(12_000_000),
+             "undeclared-length-flac": flac(90.0, declared_frames=0),
+             "ordinary": flac(5.0)}
+    for stem_id, data in stems.items():
+        s3.put_object(Bucket=BUCKET, Key=f"uploads/{stem_id}.flac", Body=data)
+    long_stem = flac(1.0, declared_frames=2 * 3600 * 48000)
+    for index in range(32):
+        s3.put_object(Bucket=BUCKET, Key=f"uploads/long/{index}.flac", Body=long_stem)
+    for index in range(3):
+        s3.put_object(Bucket=BUCKET, Key=f"uploads/fifty/{index}.flac", Body=flac(50.0))
+    mixes = {"mix-of-32-long-stems": [f"uploads/long/{index}.flac" for index in range(32)],
+             "mix-of-too-much-input": [f"uploads/fifty/{index}.flac" for index in range(3)]}
+    children = [spawn("worker.py", env, work / "worker.log"), spawn("sqs_bridge.py", env, work / "bridge.log")]
+    temp = PeakSize(work / "temp")
+    sent: dict[str, float] = {}
+    try:
+        for stem_id in stems:
+            sent[stem_id] = time.time()
+            send(hash_message(stem_id).replace(f"uploads/{stem_id}.wav", f"uploads/{stem_id}.flac"))
+        for stage_id, paths in mixes.items():
+            sent[stage_id] = time.time()
+            send(mix_message(stage_id, paths))
+        standin.wait_for(COMPLETION, len(stems), timeout=300)
+        standin.wait_for(MIXING_COMPLETE, len(mixes), timeout=300)
+    finally:
+        peak = temp.stop()
+        for child in children:
+            stop_process(child)
+        standin.stop()
+        aws.stop()
+        temporal.stop()
+    hashed_at = {item.body["stemId"]: item.received_at for item in standin.accepted("/webhook/hash-check")}
+    print("limits: " + ", ".join(f"{name}={value}" for name, value in LIMITS.items()))
+    for item in standin.accepted(COMPLETION) + standin.accepted(MIXING_COMPLETE):
+        name = item.body.get("stemId") or item.body["stageId"]
+        result = item.body.get("result") or {}
+        outcome = item.body["status"] if item.body["status"] == "SUCCESS" else result.get("error_code")
+        after_download = f"{item.received_at - hashed_at[name]:6.2f} s" if name in hashed_at else "     —  "
+        print(f"{name:<24} {outcome:<16} send → outcome {item.received_at - sent[name]:6.2f} s   "
+              f"hash-check → outcome {after_download}   {result.get('error', '')[:110]}")
+    print(f"temp area peak: {peak / 1e6:.1f} MB (the largest upload is {max(map(len, stems.values())) / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
