@@ -60,9 +60,9 @@ def small_stem(index: int) -> bytes:
     return buffer.getvalue()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and of every process below it, running or reaped, from /proc: the worker's
-    decoding processes are children of its forkserver, not of the worker."""
+def cpu_seconds(pid: int, *, below: bool = False) -> float:
+    """User + system CPU of a process and its reaped children, from /proc; `below`: and of every process below it
+    still running (the worker's decoding processes are children of its forkserver, not of the worker)."""
     stats = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -70,7 +70,7 @@ def cpu_seconds(pid: int) -> float:
                 stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:  # ended meanwhile
                 continue
-    tree, grown = {pid}, True
+    tree, grown = {pid}, below
     while grown:
         below = {child for child, fields in stats.items() if int(fields[1]) in tree} - tree
         tree |= below
@@ -117,7 +117,7 @@ def main() -> None:
         idle_to_hash, idle_to_completion = idle_latencies(standin, s3, lambda body: sqs.send_message(
             QueueUrl=queue_url, MessageBody=body), idle_count)
         sent_at: dict[str, float] = {}
-        cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+        cpu_before = {name: cpu_seconds(pid, below=name == "worker") for name, pid in processes.items()}
         heartbeats_before = server_requests(temporal.metrics_port, HEARTBEAT_OPERATION)
         started = time.time()
         for offset in range(0, count, 10):
@@ -130,7 +130,8 @@ def main() -> None:
         hashed_all = time.time()
         standin.wait_for(COMPLETION, count, timeout=args.timeout)
         completed_all = time.time()
-        cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
+        cpu_used = {name: cpu_seconds(pid, below=name == "worker") - cpu_before[name]
+                    for name, pid in processes.items()}
         heartbeats = server_requests(temporal.metrics_port, HEARTBEAT_OPERATION) - heartbeats_before
         events, actions = asyncio.run(sampled_histories(temporal.address, stem_ids[:: max(1, count // 20)]))
         time.sleep(3)
