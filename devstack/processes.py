@@ -40,21 +40,24 @@ def wait_for_port(port: int, timeout: float = 60.0, process: subprocess.Popen[by
 
 
 def spawn(script: str, env: dict[str, str], log_path: Path, max_file_bytes: int | None = None,
-          ) -> subprocess.Popen[bytes]:
+          cgroup_procs: Path | None = None) -> subprocess.Popen[bytes]:
     """Start `python <script>` (or `python -m <module>` for a dotted name) from the project root, output appended
     to `log_path`.
 
-    With `max_file_bytes`, no file the process writes may grow past that: a full disk, as it looks to it.
+    With `max_file_bytes`, no file the process writes may grow past that: a full disk, as it looks to it. With
+    `cgroup_procs`, the process joins that cgroup before it starts, so all its memory is charged there.
     """
     log = log_path.open("ab")
 
-    def limit_file_size() -> None:
+    def before_start() -> None:
         if max_file_bytes is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+        if cgroup_procs is not None:
+            cgroup_procs.write_text(str(os.getpid()))
 
     target = [str(ROOT / script)] if script.endswith(".py") else ["-m", script]
     return subprocess.Popen([sys.executable, *target], cwd=ROOT, env={**os.environ, **env},
-                            stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit_file_size)
+                            stdout=log, stderr=subprocess.STDOUT, preexec_fn=before_start)
 
 
 def temporal_cli() -> str:

@@ -14,7 +14,7 @@ from pydantic import Field, HttpUrl, SecretStr, ValidationError, ValidationInfo,
 from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from waveflow.cpus import available_cpus
+from waveflow.resources import default_concurrent_analyses
 from waveflow.signing import check_secret
 
 EMPTY_MEANS_DISABLED = frozenset({"metrics_bind_address", "worker_health_bind_address", "bridge_health_bind_address"})
@@ -57,9 +57,10 @@ class Settings(BaseSettings):
     temporal_search_attributes: bool = False
     """Set WaveFlowUserId, WaveFlowTrackId and WaveFlowStage on stems; they must be registered first."""
     max_concurrent_activities: int = Field(default=32, ge=1)
-    max_concurrent_analyses: int = Field(default_factory=available_cpus, ge=1)
+    max_concurrent_analyses: int = Field(default_factory=default_concurrent_analyses, ge=1)
     """CPU-bound steps (analyses, mixes) running at once on a host; more wait for a core, heartbeating. The default
-    is the cores the container may use (its cgroup CPU quota), not the node's."""
+    is the cores the container may use (its cgroup CPU quota), not the node's, and no more than its memory limit
+    holds (`waveflow.resources.worker_memory_bytes`)."""
     decoder_stall_seconds: float = Field(default=30.0, gt=0)
     """A decoder (analysis or mix) that makes no progress for this long is killed, and the stem or mix ends in
     `damaged_audio`: a file that hangs it cannot hold the host's core."""

@@ -17,8 +17,8 @@ from waveflow.audio.buckets import BoundedPixels, FixedWidthBuckets, Proportiona
 from waveflow.audio.decode import BLOCK_FRAMES, MPEG_FRAME_FRAMES, open_audio, open_segment
 from waveflow.audio.formats import AudioFormat, check_declared_length, detect_format
 from waveflow.audio.waveform import DatWriter, normalised_peaks
-from waveflow.cpus import available_cpus
 from waveflow.errors import AudioTooLongError, DamagedAudioError, WaveFlowError
+from waveflow.resources import available_cpus
 
 Progress = Callable[[int, int], None]
 """Called after each block with (frames decoded so far, sample rate)."""

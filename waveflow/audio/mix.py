@@ -35,8 +35,8 @@ from waveflow.audio.buckets import BoundedPixels, FixedWidthBuckets, Proportiona
 from waveflow.audio.decode import BLOCK_FRAMES, DecodedAudio, open_audio
 from waveflow.audio.formats import AudioFormat, check_declared_length, detect_format
 from waveflow.audio.waveform import DatWriter, normalised_peaks
-from waveflow.cpus import available_cpus
 from waveflow.errors import MixTooLongError, WaveFlowError
+from waveflow.resources import available_cpus
 
 MAX_STEMS = 32
 """Memory grows by about 2 MB per stem (two rounds of blocks in flight, the resampled copy, soxr's state)."""
