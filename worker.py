@@ -104,6 +104,7 @@ async def running_workers(client: Client, settings: Settings,
     s3 = make_s3_client(settings)
     s3_activities = S3Activities(settings, s3, temp_area)
     cpu = CpuSlots(settings.max_concurrent_analyses, settings.decoder_stall_seconds)
+    warming = asyncio.create_task(asyncio.to_thread(cpu.warm))
     audio_activities = AudioActivities(s3_activities, temp_area, cpu)
     temp_activities = TempActivities(temp_area)
     mixing = MixingActivities(settings, s3_activities, s3, temp_area, cpu)
@@ -135,7 +136,7 @@ async def running_workers(client: Client, settings: Settings,
             yield [shared, own_host]
         finally:
             await asyncio.gather(shared.shutdown(), own_host.shutdown())
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, warming, return_exceptions=True)
             executor.shutdown(wait=True)
 
 

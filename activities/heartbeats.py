@@ -100,6 +100,10 @@ class CpuSlots:
         self._slots = threading.BoundedSemaphore(count)
         self._decoders = DecodingProcesses(stall_seconds)
 
+    def warm(self) -> None:
+        """A decoding process ready before the first step asks for one (starting one takes about half a second)."""
+        self._decoders.warm()
+
     def run(self, target: Callable[..., T], *, progress: Callable[..., None], beat: Callable[[], None],
             what: str) -> T:
         """`target(progress=...)` in a decoding process, once a core is free (`waveflow.isolation`)."""

@@ -22,7 +22,6 @@ import io
 import json
 import struct
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,16 +29,10 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load import COMPLETION, hash_message  # noqa: E402
-from devstack.local_aws import LocalAws  # noqa: E402
-from devstack.nestjs_standin import NestJsStandIn  # noqa: E402
-from devstack.processes import TemporalDevServer, free_port, spawn, stop_process  # noqa: E402
+from bench.embedded import COMPLETION, HASH_CHECK, MIXING_COMPLETE, bench_stack, hash_message
 
-BUCKET = "waveflow-bombs"
-MIXING_COMPLETE = "/webhook/mixing-complete"
 FLAC_TOTAL_SAMPLES = 8 + 13
 LIMITS = {"MAX_AUDIO_SECONDS": "60", "MIX_MAX_SECONDS": "60", "MIX_MAX_INPUT_SECONDS": "120"}
 
@@ -95,55 +88,37 @@ class PeakSize:
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="waveflow-bombs-"))
-    temporal = TemporalDevServer(port=free_port(), ui_port=free_port(), log_file=work / "temporal.log").start()
-    aws = LocalAws().start()
-    aws.create_bucket(BUCKET)
-    queue_url = aws.create_queue("waveflow-bombs", visibility_timeout=60)
-    sqs = aws.sqs()
-
-    def send(body: str) -> None:
-        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
-
-    standin = NestJsStandIn(send_to_sqs=send).start()
-    env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": BUCKET, "SQS_QUEUE_URL": queue_url,
-           "WEBHOOK_URL": standin.url, "TEMP_DIR": str(work / "temp"), "METRICS_BIND_ADDRESS": "",
-           "WORKER_HEALTH_BIND_ADDRESS": "", "BRIDGE_HEALTH_BIND_ADDRESS": "", "SQS_WAIT_TIME_SECONDS": "2",
-           "LOG_LEVEL": "WARNING", **LIMITS}
-    s3 = aws.s3()
     stems = {"day-long-flac": flac(1.0, declared_frames=24 * 3600 * 48000),
              "junk-chunks-wav": wav_behind_junk(12_000_000),
              "undeclared-length-flac": flac(90.0, declared_frames=0),
              "ordinary": flac(5.0)}
-    for stem_id, data in stems.items():
-        s3.put_object(Bucket=BUCKET, Key=f"uploads/{stem_id}.flac", Body=data)
-    long_stem = flac(1.0, declared_frames=2 * 3600 * 48000)
-    for index in range(32):
-        s3.put_object(Bucket=BUCKET, Key=f"uploads/long/{index}.flac", Body=long_stem)
-    for index in range(3):
-        s3.put_object(Bucket=BUCKET, Key=f"uploads/fifty/{index}.flac", Body=flac(50.0))
     mixes = {"mix-of-32-long-stems": [f"uploads/long/{index}.flac" for index in range(32)],
              "mix-of-too-much-input": [f"uploads/fifty/{index}.flac" for index in range(3)]}
-    children = [spawn("worker.py", env, work / "worker.log"), spawn("sqs_bridge.py", env, work / "bridge.log")]
-    temp = PeakSize(work / "temp")
     sent: dict[str, float] = {}
-    try:
-        for stem_id in stems:
-            sent[stem_id] = time.time()
-            send(hash_message(stem_id).replace(f"uploads/{stem_id}.wav", f"uploads/{stem_id}.flac"))
-        for stage_id, paths in mixes.items():
-            sent[stage_id] = time.time()
-            send(mix_message(stage_id, paths))
-        standin.wait_for(COMPLETION, len(stems), timeout=300)
-        standin.wait_for(MIXING_COMPLETE, len(mixes), timeout=300)
-    finally:
-        peak = temp.stop()
-        for child in children:
-            stop_process(child)
-        standin.stop()
-        aws.stop()
-        temporal.stop()
-    hashed_at = {item.body["stemId"]: item.received_at for item in standin.accepted("/webhook/hash-check")}
+    with bench_stack("bombs", **LIMITS) as stack:
+        for stem_id, data in stems.items():
+            stack.put(f"uploads/{stem_id}.flac", data)
+        long_stem = flac(1.0, declared_frames=2 * 3600 * 48000)
+        for key in mixes["mix-of-32-long-stems"]:
+            stack.put(key, long_stem)
+        for key in mixes["mix-of-too-much-input"]:
+            stack.put(key, flac(50.0))
+        stack.start("worker.py", "worker")
+        stack.start("sqs_bridge.py", "bridge")
+        temp = PeakSize(stack.work / "temp")
+        try:
+            for stem_id in stems:
+                sent[stem_id] = time.time()
+                stack.send(hash_message(stem_id, f"uploads/{stem_id}.flac"))
+            for stage_id, paths in mixes.items():
+                sent[stage_id] = time.time()
+                stack.send(mix_message(stage_id, paths))
+            stack.standin.wait_for(COMPLETION, len(stems), timeout=300)
+            stack.standin.wait_for(MIXING_COMPLETE, len(mixes), timeout=300)
+        finally:
+            peak = temp.stop()
+    standin = stack.standin
+    hashed_at = {item.body["stemId"]: item.received_at for item in standin.accepted(HASH_CHECK)}
     print("limits: " + ", ".join(f"{name}={value}" for name, value in LIMITS.items()))
     for item in standin.accepted(COMPLETION) + standin.accepted(MIXING_COMPLETE):
         name = item.body.get("stemId") or item.body["stageId"]

@@ -19,45 +19,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
-import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import soundfile
 from moto.sqs.models import Message, SQSBackend
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devstack.local_aws import LocalAws  # noqa: E402 - after the path is set
-from devstack.nestjs_standin import NestJsStandIn  # noqa: E402
-from devstack.processes import TemporalDevServer, free_port, spawn, stop_process  # noqa: E402
-from tests.cloud_actions import billable_actions  # noqa: E402
+from bench.embedded import (
+    COMPLETION,
+    HASH_CHECK,
+    BenchStack,
+    bench_stack,
+    hash_message,
+    percentile,
+    small_stem,
+)
+from tests.cloud_actions import billable_actions
 
-BUCKET = "waveflow-load"
 HEARTBEAT_OPERATION = "RecordActivityTaskHeartbeat"
-HASH_CHECK = "/webhook/hash-check"
-COMPLETION = "/webhook/completion"
-
-
-def small_stem(index: int) -> bytes:
-    """A tenth of a second of noise, different for every stem so that none is a duplicate."""
-    samples = np.random.default_rng(index).uniform(-0.5, 0.5, (4410, 2))
-    buffer = io.BytesIO()
-    soundfile.write(buffer, samples, 44100, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
 
 
 def cpu_seconds(pid: int, *, below: bool = False) -> float:
@@ -79,10 +66,6 @@ def cpu_seconds(pid: int, *, below: bool = False) -> float:
                for value in stats[member][11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    return statistics.quantiles(values, n=100)[round(fraction * 100) - 1] if len(values) > 1 else values[0]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stems", type=int, default=1000)
@@ -93,29 +76,16 @@ def main() -> None:
     count, idle_count, moto_as_is = args.stems, args.idle, args.moto_as_is
     if not moto_as_is:
         read_retention_directly()
-    work = Path(tempfile.mkdtemp(prefix="waveflow-load-"))
-    temporal = TemporalDevServer(port=free_port(), ui_port=free_port(), metrics_port=free_port(),
-                                 log_file=work / "temporal.log").start()
-    aws = LocalAws().start()
-    aws.create_bucket(BUCKET)
-    queue_url = aws.create_queue("waveflow-load", visibility_timeout=60)
-    sqs = aws.sqs()
-    standin = NestJsStandIn(send_to_sqs=lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body)).start()
-    env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": BUCKET, "SQS_QUEUE_URL": queue_url,
-           "WEBHOOK_URL": standin.url, "TEMP_DIR": str(work / "temp"), "METRICS_BIND_ADDRESS": "",
-           "WORKER_HEALTH_BIND_ADDRESS": "", "BRIDGE_HEALTH_BIND_ADDRESS": "", "SQS_WAIT_TIME_SECONDS": "2",
-           "LOG_LEVEL": "WARNING"}
-    children = [spawn("worker.py", env, work / "worker.log"), spawn("sqs_bridge.py", env, work / "bridge.log")]
-    assert temporal.process is not None
-    processes = {"worker": children[0].pid, "bridge": children[1].pid, "temporal server": temporal.process.pid,
-                 "moto + stand-in (this process)": os.getpid()}
-    try:
-        s3 = aws.s3()
+    with bench_stack("load", temporal_metrics=True) as stack:
+        workers = [stack.start("worker.py", "worker"), stack.start("sqs_bridge.py", "bridge")]
+        temporal, standin, sqs = stack.temporal, stack.standin, stack.aws.sqs()
+        assert temporal.process is not None
+        processes = {"worker": workers[0].pid, "bridge": workers[1].pid, "temporal server": temporal.process.pid,
+                     "moto + stand-in (this process)": os.getpid()}
         stem_ids = [f"load-{index:05d}" for index in range(count)]
         for index, stem_id in enumerate(stem_ids):
-            s3.put_object(Bucket=BUCKET, Key=f"uploads/{stem_id}.wav", Body=small_stem(index))
-        idle_to_hash, idle_to_completion = idle_latencies(standin, s3, lambda body: sqs.send_message(
-            QueueUrl=queue_url, MessageBody=body), idle_count)
+            stack.put(f"uploads/{stem_id}.wav", small_stem(index))
+        idle_to_hash, idle_to_completion = idle_latencies(stack, idle_count)
         sent_at: dict[str, float] = {}
         cpu_before = {name: cpu_seconds(pid, below=name == "worker") for name, pid in processes.items()}
         heartbeats_before = server_requests(temporal.metrics_port, HEARTBEAT_OPERATION)
@@ -125,7 +95,7 @@ def main() -> None:
             for stem_id in stem_ids[offset:offset + 10]:
                 entries.append({"Id": stem_id, "MessageBody": hash_message(stem_id)})
                 sent_at[stem_id] = time.time()
-            sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            sqs.send_message_batch(QueueUrl=stack.queue_url, Entries=entries)
         standin.wait_for(HASH_CHECK, count, timeout=args.timeout)
         hashed_all = time.time()
         standin.wait_for(COMPLETION, count, timeout=args.timeout)
@@ -135,12 +105,6 @@ def main() -> None:
         heartbeats = server_requests(temporal.metrics_port, HEARTBEAT_OPERATION) - heartbeats_before
         events, actions = asyncio.run(sampled_histories(temporal.address, stem_ids[:: max(1, count // 20)]))
         time.sleep(3)
-    finally:
-        for child in children:
-            stop_process(child)
-        standin.stop()
-        aws.stop()
-        temporal.stop()
 
     hash_checks = standin.accepted(HASH_CHECK)
     completions = standin.accepted(COMPLETION)
@@ -187,22 +151,16 @@ def read_retention_directly() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = is_retained  # type: ignore[method-assign]
 
 
-def hash_message(stem_id: str) -> str:
-    return json.dumps({"task": "app.tasks.generate_hash_and_webhook", "id": f"hash-{stem_id}-1", "args": [],
-                       "kwargs": {"userId": "u", "trackId": "t", "stemId": stem_id,
-                                  "filepath": f"uploads/{stem_id}.wav", "original_filename": f"{stem_id}.wav"}})
-
-
-def idle_latencies(standin: NestJsStandIn, s3: Any, send: Callable[[str], object],
-                   count: int) -> tuple[list[float], list[float]]:
+def idle_latencies(stack: BenchStack, count: int) -> tuple[list[float], list[float]]:
     """Send → hash-check and send → completion of stems sent one at a time: what a lone upload waits for."""
+    standin = stack.standin
     to_hash, to_completion = [], []
     for index in range(count):
         stem_id = f"idle-{index:03d}"
-        s3.put_object(Bucket=BUCKET, Key=f"uploads/{stem_id}.wav", Body=small_stem(1_000_000 + index))
+        stack.put(f"uploads/{stem_id}.wav", small_stem(1_000_000 + index))
         hashed, completed = len(standin.accepted(HASH_CHECK)), len(standin.accepted(COMPLETION))
         sent = time.time()
-        send(hash_message(stem_id))
+        stack.send(hash_message(stem_id))
         to_hash.append(standin.wait_for(HASH_CHECK, hashed + 1)[-1].received_at - sent)
         to_completion.append(standin.wait_for(COMPLETION, completed + 1)[-1].received_at - sent)
         time.sleep(0.25)  # the stem's last workflow task and the bridge's acknowledgement end before the next

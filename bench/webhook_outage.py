@@ -16,25 +16,18 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load import COMPLETION, HASH_CHECK, hash_message, percentile, small_stem  # noqa: E402
-from devstack.local_aws import LocalAws  # noqa: E402
-from devstack.nestjs_standin import NestJsStandIn  # noqa: E402
-from devstack.processes import TemporalDevServer, free_port, spawn, stop_process  # noqa: E402
-from temporal_client import connect  # noqa: E402
-from waveflow.contract import DedupeDecision  # noqa: E402
-from workflows.stem_ingest import StemIngestWorkflow  # noqa: E402
-
-BUCKET = "waveflow-outage"
+from bench.embedded import COMPLETION, HASH_CHECK, bench_stack, hash_message, percentile, small_stem
+from temporal_client import connect
+from waveflow.contract import DedupeDecision
+from workflows.stem_ingest import StemIngestWorkflow
 
 
 async def decide_during_outage(client: Client, stem_ids: list[str], outage: float) -> list[float]:
@@ -64,50 +57,29 @@ async def history_costs(client: Client, stem_ids: list[str]) -> tuple[list[int],
 
 
 async def run(stems: int, outage: float) -> None:
-    work = Path(tempfile.mkdtemp(prefix="waveflow-outage-"))
-    temporal = TemporalDevServer(port=free_port(), ui_port=free_port(), log_file=work / "temporal.log").start()
-    aws = LocalAws().start()
-    aws.create_bucket(BUCKET)
-    queue_url = aws.create_queue("waveflow-outage", visibility_timeout=60)
-    sqs = aws.sqs()
-    standin = NestJsStandIn(send_to_sqs=lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body)).start()
-    env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": BUCKET, "SQS_QUEUE_URL": queue_url,
-           "WEBHOOK_URL": standin.url, "TEMP_DIR": str(work / "temp"), "METRICS_BIND_ADDRESS": "",
-           "WORKER_HEALTH_BIND_ADDRESS": "", "BRIDGE_HEALTH_BIND_ADDRESS": "", "SQS_WAIT_TIME_SECONDS": "2",
-           "LOG_LEVEL": "WARNING"}
-    children = [spawn("worker.py", env, work / "worker.log"), spawn("sqs_bridge.py", env, work / "bridge.log")]
-    stem_ids = [f"outage-{index:03d}" for index in range(stems)]
-    try:
-        s3 = aws.s3()
+    with bench_stack("outage") as stack:
+        stack.start("worker.py", "worker")
+        stack.start("sqs_bridge.py", "bridge")
+        stem_ids = [f"outage-{index:03d}" for index in range(stems)]
         for index, stem_id in enumerate(stem_ids):
-            s3.put_object(Bucket=BUCKET, Key=f"uploads/{stem_id}.wav", Body=small_stem(index))
-        client = await connect_to(temporal.address)
-        standin.behaviour.unavailable.add(HASH_CHECK)
+            stack.put(f"uploads/{stem_id}.wav", small_stem(index))
+        os.environ["TEMPORAL_ADDRESS"] = stack.temporal.address
+        client = await connect()
+        stack.standin.behaviour.unavailable.add(HASH_CHECK)
         for stem_id in stem_ids:
-            sqs.send_message(QueueUrl=queue_url, MessageBody=hash_message(stem_id))
+            stack.send(hash_message(stem_id))
         took = await decide_during_outage(client, stem_ids, outage)
-        standin.behaviour.unavailable.discard(HASH_CHECK)
-        await asyncio.to_thread(standin.wait_for, COMPLETION, stems, 300)
+        stack.standin.behaviour.unavailable.discard(HASH_CHECK)
+        await asyncio.to_thread(stack.standin.wait_for, COMPLETION, stems, 300)
         events, tasks = await history_costs(client, stem_ids)
-    finally:
-        for child in children:
-            stop_process(child)
-        standin.stop()
-        aws.stop()
-        temporal.stop()
-    refused = sum(1 for item in standin.received if item.path == HASH_CHECK and item.status == 503)
-    completions = standin.accepted(COMPLETION)
+    refused = sum(1 for item in stack.standin.received if item.path == HASH_CHECK and item.status == 503)
+    completions = stack.standin.accepted(COMPLETION)
     print(f"stems: {stems}   outage: {outage:.0f} s   hash-checks refused: {refused}   "
           f"completions: {len(completions)} ({sum(item.body['status'] == 'SUCCESS' for item in completions)} SUCCESS)")
     print(f"history events per stem: median {statistics.median(events):.0f}   max {max(events)}")
     print(f"workflow tasks per stem: median {statistics.median(tasks):.0f}   max {max(tasks)}")
     print(f"decide update during the outage: p50 {percentile(took, 0.5):.2f} s   max {max(took):.2f} s "
           f"({len(took)} updates)")
-
-
-async def connect_to(address: str) -> Client:
-    os.environ["TEMPORAL_ADDRESS"] = address
-    return await connect()
 
 
 def main() -> None:

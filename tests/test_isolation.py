@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+import multiprocessing
 import os
 import signal
 import time
@@ -124,3 +125,9 @@ def test_closing_ends_the_idle_processes(tmp_path: Path) -> None:
     pid, _ = run(processes, own_pid)
     processes.close()
     assert gone(pid)
+
+
+def test_a_warmed_process_takes_the_first_job(decoders: DecodingProcesses) -> None:
+    decoders.warm()
+    warmed = {child.pid for child in multiprocessing.active_children()}
+    assert run(decoders, own_pid)[0] in warmed

@@ -77,6 +77,12 @@ class DecodingProcesses:
             raise outcome.error
         return outcome
 
+    def warm(self) -> None:
+        """Starts an idle decoding process (and the forkserver behind it), so the first job does not wait for them."""
+        decoder = _DecodingProcess()
+        with self._lock:
+            self._idle.append(decoder)
+
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []

@@ -102,39 +102,31 @@ async def decision_only(client: Client, stack: Stack) -> str:
 
 async def host_fallback(client: Client, stack: Stack) -> str:
     """The host holding the download is gone when the decision comes: another host fetches and analyses."""
-    stack.standin.behaviour.send_decisions = False
-    stack.put(KEY, encode(sine(0.5)))
-    other_host = stack.settings.model_copy(update={"worker_host_id": f"{stack.settings.worker_host_id}-b",
-                                                   "temp_dir": stack.settings.temp_dir.parent / "host-b"})
-    async with bridge_running(client, stack.settings):
-        async with running_workers(client, stack.settings):
-            stack.send(hash_request("fallback", KEY))
-            await webhooks(stack, HASH_CHECK)
-            await until_stage(client, "stem-fallback", "awaiting_decision")
-        async with running_workers(client, other_host):
-            await client.get_workflow_handle("stem-fallback").signal(
-                "decide", DedupeDecision(duplicate=False, filepath=KEY))
-            await webhooks(stack, COMPLETION, timeout=180)
-    return "stem-fallback"
+    return await decided_on_another_host(client, stack, "fallback", host_says_it_left=False)
 
 
 async def host_left(client: Client, stack: Stack) -> str:
     """The host holding the download shuts down and says so: the analysis starts on another host at once."""
+    return await decided_on_another_host(client, stack, "left", host_says_it_left=True)
+
+
+async def decided_on_another_host(client: Client, stack: Stack, stem_id: str, *, host_says_it_left: bool) -> str:
     stack.standin.behaviour.send_decisions = False
     stack.put(KEY, encode(sine(0.5)))
     other_host = stack.settings.model_copy(update={"worker_host_id": f"{stack.settings.worker_host_id}-b",
                                                    "temp_dir": stack.settings.temp_dir.parent / "host-b"})
     async with bridge_running(client, stack.settings):
         async with running_workers(client, stack.settings):
-            stack.send(hash_request("left", KEY))
+            stack.send(hash_request(stem_id, KEY))
             await webhooks(stack, HASH_CHECK)
-            await until_stage(client, "stem-left", "awaiting_decision")
-            await tell_stems_about_their_host(client, stack.settings, {"left"}, left=True)
+            await until_stage(client, f"stem-{stem_id}", "awaiting_decision")
+            if host_says_it_left:
+                await tell_stems_about_their_host(client, stack.settings, {stem_id}, left=True)
         async with running_workers(client, other_host):
-            await client.get_workflow_handle("stem-left").signal(
+            await client.get_workflow_handle(f"stem-{stem_id}").signal(
                 "decide", DedupeDecision(duplicate=False, filepath=KEY))
-            await webhooks(stack, COMPLETION)
-    return "stem-left"
+            await webhooks(stack, COMPLETION, timeout=180)
+    return f"stem-{stem_id}"
 
 
 async def hash_check_rejected(client: Client, stack: Stack) -> str:
