@@ -60,7 +60,7 @@ def test_pip_install_dot_brings_no_development_tool_and_no_demo() -> None:
     runtime = {canonicalize_name(item.name) for item in declared(PYPROJECT["project"]["dependencies"])}
     assert runtime.isdisjoint(DEVELOPMENT_ONLY)
     assert set(pins(RUNTIME_LOCK)).isdisjoint(DEVELOPMENT_ONLY)
-    assert set(PYPROJECT["project"]["scripts"]) == {"waveflow-worker", "waveflow-bridge"}
+    assert set(PYPROJECT["project"]["scripts"]) == {"waveflow-worker", "waveflow-bridge", "waveflow-rerun"}
     packaged = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
     assert not any(pattern.startswith("devstack") or pattern.startswith("tests") for pattern in packaged)
 
