@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from waveflow.errors import REPORTED_CODES
 from waveflow.validation import NumPeaks, S3Key, Sha256Hex, ShortText, StemId
 
 
@@ -87,7 +88,9 @@ class DuplicateDeletedResult(BaseModel):
 
 class FailureResult(BaseModel):
     error: str
-    error_code: str
+    """A sentence the server can show a person."""
+    error_code: str = Field(json_schema_extra={"enum": sorted(REPORTED_CODES)})
+    """Stable, for machines: one of `waveflow.errors.REPORTED_CODES` (docs/contract.md says when each is sent)."""
 
 
 class HashCheckPayload(BaseModel):

@@ -28,5 +28,22 @@ export interface MixingCompletePayload {
 }
 export interface FailureResult {
   error: string;
-  error_code: string;
+  error_code:
+    | "access_denied"
+    | "audio_too_long"
+    | "cancelled"
+    | "damaged_audio"
+    | "decision_timeout"
+    | "delete_refused"
+    | "file_too_large"
+    | "invalid_request"
+    | "invalid_stem_path"
+    | "mix_too_long"
+    | "no_stems"
+    | "not_audio"
+    | "object_not_found"
+    | "processing_failed"
+    | "timeout"
+    | "too_many_stems"
+    | "webhook_rejected";
 }
