@@ -41,7 +41,8 @@ def test_the_suite_covers_every_path() -> None:
     assert names >= {"analysed", "duplicate_deleted", "decision_timeout", "decision_only", "host_fallback",
                      "hash_check_rejected", "damaged_audio", "cancelled", "cleanup", "health", "rerun_after_failure",
                      "mixed", "mix_stem_missing", "requested_while_failing", "late_decision_refused",
-                     "hash_check_past_local_retries", "host_left"}
+                     "hash_check_past_local_retries", "host_left", "cancelled_while_downloading",
+                     "cancelled_while_analysing"}
 
 
 def patch_ids_in_code() -> set[str]:

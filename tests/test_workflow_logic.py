@@ -4,6 +4,7 @@ record what they were asked (no S3, SQS, webhook server or audio), each test on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -38,6 +39,13 @@ from workflows.stem_ingest import StemIngestWorkflow
 SHA256 = "ab" * 32
 
 
+async def held(until: asyncio.Event | None) -> None:
+    """Heartbeating until the event is set: a step that takes its time, and hears a cancel meanwhile."""
+    while until is not None and not until.is_set():
+        activity.heartbeat()
+        await asyncio.sleep(0.1)
+
+
 @dataclass
 class FakeSteps:
     """Every activity the stem and mix workflows call, on the shared queue and on one host's queue."""
@@ -49,22 +57,21 @@ class FakeSteps:
     down_until: float = 0.0
     """Every webhook fails (retryably, as a 503 does) until this `time.monotonic()`."""
     hold_analysis: asyncio.Event | None = None
+    hold_download: asyncio.Event | None = None
     mixed: list[MixOutputKeys] = field(default_factory=list)
     discarded: list[MixOutputKeys] = field(default_factory=list)
 
     @activity.defn(name="download_and_hash")
     async def download_and_hash(self, request: DownloadRequest) -> DownloadedObject:
         self.calls.append(f"download {request.key}")
+        await held(self.hold_download)
         return DownloadedObject(local_path=f"/tmp/{request.stem_id}.audio", sha256=SHA256, size=4, etag='"e"',
                                 host_task_queue=self.host_queue)
 
     @activity.defn(name="analyse_audio")
     async def analyse_audio(self, request: AnalyseRequest) -> AnalysisOutcome:
         self.calls.append(f"analyse on {activity.info().task_queue} into {request.num_peaks} peaks")
-        if self.hold_analysis is not None:
-            while not self.hold_analysis.is_set():
-                activity.heartbeat()
-                await asyncio.sleep(0.1)
+        await held(self.hold_analysis)
         return AnalysisOutcome(duration=1.0, sample_rate=44100, channels=2, frames=44100, num_peaks=request.num_peaks,
                                format="wav", waveform_data_path=request.waveform_key,
                                waveform_detail_path=request.detail_key)
@@ -124,8 +131,9 @@ class Fleet:
     steps: FakeSteps
 
 
-@pytest.fixture
-async def fleet(client: Client) -> AsyncIterator[Fleet]:
+@contextlib.asynccontextmanager
+async def fake_fleet(client: Client) -> AsyncIterator[Fleet]:
+    """The real workflows on a task queue of their own, their activities the fakes above."""
     task_queue = f"logic-{uuid.uuid4().hex[:10]}"
     steps = FakeSteps(host_queue=f"{task_queue}@host")
     shared = Worker(client, task_queue=task_queue, workflows=[StemIngestWorkflow, MixStemsWorkflow],
@@ -133,6 +141,12 @@ async def fleet(client: Client) -> AsyncIterator[Fleet]:
     host = Worker(client, task_queue=steps.host_queue, activities=steps.on_host())
     async with shared, host:
         yield Fleet(client, task_queue, steps)
+
+
+@pytest.fixture
+async def fleet(client: Client) -> AsyncIterator[Fleet]:
+    async with fake_fleet(client) as each:
+        yield each
 
 
 async def start_stem(fleet: Fleet, stem_id: str, **policy: float) -> object:

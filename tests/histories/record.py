@@ -19,8 +19,9 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
 
 from devstack.local_aws import LocalAws
@@ -38,7 +39,9 @@ from tests.conftest import (
     webhooks,
 )
 from tests.test_mixing import mix_message
-from waveflow.contract import DedupeDecision
+from tests.test_workflow_logic import fake_fleet, until
+from tests.test_workflow_logic import start_stem as start_fake_stem
+from waveflow.contract import DedupeDecision, WebhookKind
 from worker import running_workers
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
 from workflows.stem_ingest import StemIngestWorkflow, tell_stems_about_their_host
@@ -240,6 +243,34 @@ async def hash_check_past_local_retries(client: Client, stack: Stack) -> str:
     return "stem-outlasted"
 
 
+async def cancelled_while_downloading(client: Client, stack: Stack) -> str:
+    """A cancel while the download runs (fake steps: the workflow's commands are what replay checks)."""
+    async with fake_fleet(client) as fleet:
+        fleet.steps.hold_download = asyncio.Event()
+        handle = await start_fake_stem(fleet, "cancel-downloading")
+        await until(lambda: fleet.steps.calls, "the download")
+        return await cancelled_and_closed(handle)
+
+
+async def cancelled_while_analysing(client: Client, stack: Stack) -> str:
+    """A cancel while the analysis runs, on the host that holds the file."""
+    async with fake_fleet(client) as fleet:
+        fleet.steps.hold_analysis = asyncio.Event()
+        handle = await start_fake_stem(fleet, "cancel-analysing")
+        await until(lambda: fleet.steps.bodies(WebhookKind.HASH_CHECK), "the hash-check")
+        await handle.signal(StemIngestWorkflow.decide,
+                            DedupeDecision(duplicate=False, filepath="uploads/cancel-analysing.wav"))
+        await until(lambda: any(call.startswith("analyse") for call in fleet.steps.calls), "the analysis")
+        return await cancelled_and_closed(handle)
+
+
+async def cancelled_and_closed(handle: WorkflowHandle[Any, Any]) -> str:
+    await handle.cancel()
+    with contextlib.suppress(WorkflowFailureError):
+        await handle.result()
+    return handle.id
+
+
 async def decided_by_update(client: Client, stack: Stack) -> str:
     stack.standin.behaviour.send_decisions = False
     stack.put(KEY, encode(sine(0.5)))
@@ -294,8 +325,8 @@ async def mix_stem_missing(client: Client, stack: Stack) -> str:
 SCENARIOS: dict[str, Scenario] = {scenario.__name__: scenario for scenario in (
     analysed, duplicate_deleted, decision_timeout, decision_only, host_fallback, host_left, hash_check_rejected,
     completion_rejected, damaged_audio, object_missing, cancelled, rerun_after_failure, late_decision,
-    requested_while_failing, late_decision_refused, hash_check_past_local_retries, decided_by_update, cleanup,
-    health, mixed, mix_stem_missing)}
+    requested_while_failing, late_decision_refused, hash_check_past_local_retries, cancelled_while_downloading,
+    cancelled_while_analysing, decided_by_update, cleanup, health, mixed, mix_stem_missing)}
 
 
 async def wait_closed(handle: WorkflowHandle[object, object]) -> None:
