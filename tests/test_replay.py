@@ -43,7 +43,7 @@ def test_the_suite_covers_every_path() -> None:
                      "hash_check_rejected", "damaged_audio", "cancelled", "cleanup", "health", "rerun_after_failure",
                      "mixed", "mix_stem_missing", "requested_while_failing", "late_decision_refused",
                      "hash_check_past_local_retries", "host_left", "cancelled_while_downloading",
-                     "cancelled_while_analysing"}
+                     "cancelled_while_analysing", "mix_host_fallback"}
 
 
 def patch_ids_in_code() -> set[str]:

@@ -58,6 +58,8 @@ class FakeSteps:
     """Every webhook fails (retryably, as a 503 does) until this `time.monotonic()`."""
     hold_analysis: asyncio.Event | None = None
     hold_download: asyncio.Event | None = None
+    claimed_host: str | None = None
+    """The host queue a mix is given, when not this fleet's own (one no worker polls: a host gone)."""
     mixed: list[MixOutputKeys] = field(default_factory=list)
     discarded: list[MixOutputKeys] = field(default_factory=list)
 
@@ -97,7 +99,7 @@ class FakeSteps:
 
     @activity.defn(name="ClaimMixHost")
     async def claim_host(self) -> str:
-        return self.host_queue
+        return self.claimed_host or self.host_queue
 
     @activity.defn(name="MixAndUpload")
     async def mix_and_upload(self, job: MixJob) -> MixOutcome:

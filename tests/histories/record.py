@@ -41,9 +41,11 @@ from tests.conftest import (
 from tests.test_mixing import mix_message
 from tests.test_workflow_logic import fake_fleet, until
 from tests.test_workflow_logic import start_stem as start_fake_stem
-from waveflow.contract import DedupeDecision, WebhookKind
+from waveflow.contract import DedupeDecision, MixRequest, WebhookKind
+from waveflow.models import MixStemsInput
 from worker import running_workers
 from workflows.maintenance import CleanupTempFilesWorkflow, HealthCheckWorkflow
+from workflows.mix_stems import MixStemsWorkflow
 from workflows.stem_ingest import StemIngestWorkflow, tell_stems_about_their_host
 
 HERE = Path(__file__).parent
@@ -264,6 +266,19 @@ async def cancelled_while_analysing(client: Client, stack: Stack) -> str:
         return await cancelled_and_closed(handle)
 
 
+async def mix_host_fallback(client: Client, stack: Stack) -> str:
+    """The mixing host stops picking up work after it was claimed: the mix runs on any worker (fake steps)."""
+    async with fake_fleet(client) as fleet:
+        fleet.steps.claimed_host = f"{fleet.task_queue}@gone"
+        handle = await client.start_workflow(
+            MixStemsWorkflow.run, MixStemsInput(request=MixRequest(stageId="stage-fallback", upstreamId="up-1",
+                                                                   stem_paths=["uploads/a.wav", "uploads/b.wav"]),
+                                                task_id="mixing-stage-fallback-1"),
+            id=f"mix-fallback-{fleet.task_queue}", task_queue=fleet.task_queue)
+        await handle.result()
+        return handle.id
+
+
 async def cancelled_and_closed(handle: WorkflowHandle[Any, Any]) -> str:
     await handle.cancel()
     with contextlib.suppress(WorkflowFailureError):
@@ -326,7 +341,7 @@ SCENARIOS: dict[str, Scenario] = {scenario.__name__: scenario for scenario in (
     analysed, duplicate_deleted, decision_timeout, decision_only, host_fallback, host_left, hash_check_rejected,
     completion_rejected, damaged_audio, object_missing, cancelled, rerun_after_failure, late_decision,
     requested_while_failing, late_decision_refused, hash_check_past_local_retries, cancelled_while_downloading,
-    cancelled_while_analysing, decided_by_update, cleanup, health, mixed, mix_stem_missing)}
+    cancelled_while_analysing, decided_by_update, cleanup, health, mixed, mix_stem_missing, mix_host_fallback)}
 
 
 async def wait_closed(handle: WorkflowHandle[object, object]) -> None:
