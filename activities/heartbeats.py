@@ -98,7 +98,7 @@ class CpuSlots:
 
     def __init__(self, count: int, stall_seconds: float) -> None:
         self._slots = threading.BoundedSemaphore(count)
-        self._decoders = DecodingProcesses(stall_seconds)
+        self._decoders = DecodingProcesses(stall_seconds, uninterrupted=activity.shield_thread_cancel_exception)
 
     def warm(self) -> None:
         """A decoding process ready before the first step asks for one (starting one takes about half a second)."""
@@ -107,9 +107,13 @@ class CpuSlots:
     def run(self, target: Callable[..., T], *, progress: Callable[..., None], beat: Callable[[], None],
             what: str) -> T:
         """`target(progress=...)` in a decoding process, once a core is free (`waveflow.isolation`)."""
-        with heartbeat_while({"stage": "waiting for a core"}):
-            self._slots.acquire()
+        acquired = False
         try:
+            # A cancel raised in this thread waits for the end of the block: a core taken is always given back.
+            with activity.shield_thread_cancel_exception(), heartbeat_while({"stage": "waiting for a core"}):
+                self._slots.acquire()
+                acquired = True
             return self._decoders.run(target, progress=progress, beat=beat, what=what)
         finally:
-            self._slots.release()
+            if acquired:
+                self._slots.release()

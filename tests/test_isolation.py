@@ -131,3 +131,39 @@ def test_a_warmed_process_takes_the_first_job(decoders: DecodingProcesses) -> No
     decoders.warm()
     warmed = {child.pid for child in multiprocessing.active_children()}
     assert run(decoders, own_pid)[0] in warmed
+
+
+def report_the_same_then_hang(pid_file: Path, progress: Callable[..., None]) -> None:
+    """As a segmented analysis with one segment stuck: its total is reported every second and never moves."""
+    pid_file.write_text(str(os.getpid()))
+    while True:
+        progress(1000, 44100)
+        time.sleep(0.3)
+
+
+class Unpicklable(Exception):
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("cannot cross")
+
+
+def fail_unpicklably(progress: Callable[..., None]) -> None:
+    raise Unpicklable("deep inside")
+
+
+def test_reports_that_do_not_move_are_no_progress(decoders: DecodingProcesses, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    with pytest.raises(DecoderStalledError):
+        run(decoders, partial(report_the_same_then_hang, pid_file))
+    assert gone(int(pid_file.read_text()))
+
+
+def test_an_error_that_cannot_be_pickled_is_still_told(decoders: DecodingProcesses) -> None:
+    with pytest.raises(RuntimeError, match=r"^Unpicklable: deep inside$"):
+        run(decoders, fail_unpicklably)
+
+
+def test_a_pooled_process_that_died_idle_is_replaced(decoders: DecodingProcesses) -> None:
+    first, _ = run(decoders, own_pid)
+    os.kill(first, signal.SIGKILL)
+    time.sleep(0.3)
+    assert run(decoders, own_pid)[0] != first

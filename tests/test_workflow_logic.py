@@ -14,6 +14,7 @@ from datetime import timedelta
 import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
 
@@ -35,6 +36,7 @@ from waveflow.models import (
 from worker import WORKFLOW_RUNNER
 from workflows.mix_stems import MixStemsWorkflow
 from workflows.stem_ingest import StemIngestWorkflow
+from workflows.steps import WEBHOOK_RETRY, attempts_within
 
 SHA256 = "ab" * 32
 
@@ -288,3 +290,10 @@ async def test_a_hash_check_failing_past_its_local_budget_holds_no_update_back(f
     assert [body["stemId"] for body in fleet.steps.bodies(WebhookKind.HASH_CHECK)] == ["outage"]
     events = [event async for event in handle.fetch_history_events()]
     assert len(events) < 60, f"{len(events)} events for one stem through an outage"
+
+
+def test_the_local_budget_counts_the_attempts_its_backoffs_allow() -> None:
+    assert attempts_within(timedelta(seconds=2), WEBHOOK_RETRY) == 2  # at 0 s and at 1 s
+    assert attempts_within(timedelta(seconds=60), WEBHOOK_RETRY) == 6  # 1 + 2 + 4 + 8 + 16 s of backoff
+    assert attempts_within(timedelta(seconds=60), RetryPolicy(initial_interval=timedelta(0))) == 1
+    assert attempts_within(timedelta(seconds=60), RetryPolicy(maximum_interval=None)) == 6

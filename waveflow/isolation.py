@@ -49,8 +49,13 @@ class DecoderCrashedError(DamagedAudioError):
 class DecodingProcesses:
     """Decoding processes for one worker: each runs one job at a time; an idle one is reused."""
 
-    def __init__(self, stall_seconds: float) -> None:
+    def __init__(self, stall_seconds: float,
+                 uninterrupted: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+                 ) -> None:
+        """`uninterrupted`: a block the caller's own cancellation must not cut in two (a sync Temporal activity is
+        cancelled by an exception raised in its thread at any point): a process start, the pool's bookkeeping."""
         self._stall_seconds = stall_seconds
+        self._uninterrupted = uninterrupted
         self._idle: list[_DecodingProcess] = []
         self._lock = threading.Lock()
 
@@ -62,20 +67,29 @@ class DecodingProcesses:
         `beat` is called about every second while the process is silent, so the caller can heartbeat until this
         side decides. `what` names the work in errors.
         """
-        with self._lock:
-            decoder = self._idle.pop() if self._idle else None
-        if decoder is None:
-            decoder = _DecodingProcess()
+        with self._uninterrupted():
+            decoder = self._take()
         try:
             outcome = decoder.run(target, progress, beat, self._stall_seconds, what)
         except BaseException:  # stalled, died, or this thread interrupted (a cancelled activity): never reused
             decoder.kill()
             raise
-        with self._lock:
+        with self._uninterrupted(), self._lock:
             self._idle.append(decoder)
         if isinstance(outcome, _Raised):
             raise outcome.error
         return outcome
+
+    def _take(self) -> _DecodingProcess:
+        """An idle process that is still alive (the OOM killer may have taken one), or a new one."""
+        while True:
+            with self._lock:
+                decoder = self._idle.pop() if self._idle else None
+            if decoder is None:
+                return _DecodingProcess()
+            if decoder.alive:
+                return decoder
+            decoder.kill()
 
     def warm(self) -> None:
         """Starts an idle decoding process (and the forkserver behind it), so the first job does not wait for them."""
@@ -103,24 +117,28 @@ class _DecodingProcess:
             stall_seconds: float, what: str) -> T | _Raised:
         """The job's result or what it raised; raises when the process stalls or dies."""
         self._connection.send(target)
-        last_progress = time.monotonic()
+        last_progress, last_values = time.monotonic(), None
         while True:
-            if not self._connection.poll(POLL_SECONDS):
-                beat()
-                if time.monotonic() - last_progress > stall_seconds:
-                    raise DecoderStalledError(f"{what} made no progress for {stall_seconds:g} s and was abandoned "
-                                              f"(DECODER_STALL_SECONDS)")
-                continue
-            try:
-                kind, value = self._connection.recv()
-            except EOFError:
-                self._process.join()
-                raise _died(what, self._process.exitcode) from None
-            if kind == "progress":
-                last_progress = time.monotonic()
+            if self._connection.poll(POLL_SECONDS):
+                try:
+                    kind, value = self._connection.recv()
+                except EOFError:
+                    self._process.join()
+                    raise _died(what, self._process.exitcode) from None
+                if kind != "progress":
+                    return value if kind == "result" else _Raised(value)
+                if value != last_values:  # a report that repeats the last one is no progress
+                    last_progress, last_values = time.monotonic(), value
                 progress(*value)
             else:
-                return value if kind == "result" else _Raised(value)
+                beat()
+            if time.monotonic() - last_progress > stall_seconds:
+                raise DecoderStalledError(f"{what} made no progress for {stall_seconds:g} s and was abandoned "
+                                          f"(DECODER_STALL_SECONDS)")
+
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
 
     def kill(self) -> None:
         if self._process.is_alive():
@@ -177,6 +195,9 @@ def _serve(connection: Connection) -> None:
         try:
             result = target(progress=report)
         except Exception as error:
-            connection.send(("error", error))
+            try:
+                connection.send(("error", error))
+            except Exception:  # an error that cannot be pickled still has to be told
+                connection.send(("error", RuntimeError(f"{type(error).__name__}: {error}")))
         else:
             connection.send(("result", result))

@@ -102,9 +102,11 @@ async def deliver_webhook(kind: WebhookKind, body: dict[str, object], *, timeout
         # A local activity's retries are bounded by attempts: its schedule-to-close does not stop them.
         local_retries = dataclasses.replace(WEBHOOK_RETRY,
                                             maximum_attempts=attempts_within(local_budget, WEBHOOK_RETRY))
+        # Each local attempt is bounded by the budget too: a server that hangs must not hold the workflow task.
+        local_options = {**options, "retry_policy": local_retries, "start_to_close_timeout": local_budget}
         try:
             await run_activity(WebhookActivities.send_webhook, delivery, schedule_to_close_timeout=horizon,
-                               local=True, **{**options, "retry_policy": local_retries})
+                               local=True, **local_options)
             return
         except StepFailedError as failed:
             if failed.failure.error_code == ErrorCode.WEBHOOK_REJECTED or not workflow.patched(
@@ -119,11 +121,13 @@ async def deliver_webhook(kind: WebhookKind, body: dict[str, object], *, timeout
 
 
 def attempts_within(budget: timedelta, policy: RetryPolicy) -> int:
-    """How many attempts `policy` makes before its backoffs add up to more than `budget`."""
+    """How many attempts `policy` makes before its backoffs add up to more than `budget` (attempts taking no time)."""
     attempts, waited, interval = 1, timedelta(0), policy.initial_interval
-    while waited + interval <= budget:
+    while interval > timedelta(0) and waited + interval <= budget:
         waited += interval
-        interval = min(interval * policy.backoff_coefficient, policy.maximum_interval or interval)
+        interval *= policy.backoff_coefficient
+        if policy.maximum_interval is not None:
+            interval = min(interval, policy.maximum_interval)
         attempts += 1
     return attempts
 
