@@ -17,7 +17,7 @@ from tests.test_mixing import MIXING_COMPLETE, mix_message
 from waveflow.audio.analysis import LengthLimit, analyse_file, clock
 from waveflow.audio.formats import MAX_CHUNKS
 from waveflow.audio.mix import ChannelMode, MixOptions, MixStemError, OutputFormat, mix_files
-from waveflow.errors import AudioTooLongError, DamagedAudioError, ErrorCode
+from waveflow.errors import AudioTooLongError, DamagedAudioError, ErrorCode, MixTooLongError
 
 FLAC_TOTAL_SAMPLES = 8 + 13
 """Where STREAMINFO's 36-bit total sample count starts: after `fLaC`, the block header and 13 bytes of fields."""
@@ -115,9 +115,9 @@ def test_a_mix_with_a_stem_over_the_mix_length_fails_naming_the_stem_before_mixi
 
 
 def test_a_mix_whose_stems_hold_too_much_audio_together_fails_before_mixing(tmp_path: Path) -> None:
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(MixTooLongError) as refused:
         mix_of(tmp_path, [2.0, 2.0, 2.0])
-    assert getattr(refused.value, "code", None) == ErrorCode.MIX_TOO_LONG
+    assert refused.value.code == ErrorCode.MIX_TOO_LONG
     assert str(refused.value) == ("mix input too long: the stems declare 0:00:06.0 of audio together, 0:00:01.0 "
                                   "over the 0:00:05.0 limit (MIX_MAX_INPUT_SECONDS)")
     assert not (tmp_path / "mix.f32").exists()
