@@ -90,10 +90,7 @@ class NestJsStandIn:
 
     def unique_accepted(self, path: str) -> dict[str, ReceivedWebhook]:
         """Accepted webhooks by Idempotency-Key, as a receiver that honours the key would apply them."""
-        unique: dict[str, ReceivedWebhook] = {}
-        for item in self.accepted(path):
-            unique.setdefault(item.headers.get("Idempotency-Key", str(id(item))), item)
-        return unique
+        return _by_idempotency_key(self.accepted(path))
 
     def accepted(self, path: str) -> list[ReceivedWebhook]:
         """2xx deliveries to a path (`/webhook/hash-check` or `/webhook/completion`), in arrival order."""
@@ -121,6 +118,7 @@ class NestJsStandIn:
                 self._changed.wait(remaining)
 
     def wait_for(self, path: str, count: int = 1, timeout: float = 60.0) -> list[ReceivedWebhook]:
+        """Until `count` deliveries to `path` were accepted, retried copies included."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
@@ -130,6 +128,21 @@ class NestJsStandIn:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"{len(found)} of {count} accepted webhooks to {path} after {timeout} s")
+                self._changed.wait(remaining)
+
+    def wait_for_unique(self, path: str, count: int, timeout: float = 60.0) -> dict[str, ReceivedWebhook]:
+        """Until `count` distinct webhooks (by Idempotency-Key) to `path` were accepted: a copy sent again after a
+        worker was killed mid-delivery does not count twice."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                unique = _by_idempotency_key(
+                    [item for item in self.received if item.path == path and item.status < 300])
+                if len(unique) >= count:
+                    return unique
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{len(unique)} of {count} distinct webhooks to {path} after {timeout} s")
                 self._changed.wait(remaining)
 
     def _signature_error(self, raw_body: bytes, headers: dict[str, str]) -> str | None:
@@ -213,3 +226,10 @@ class NestJsStandIn:
                 return
 
         return Handler
+
+
+def _by_idempotency_key(received: list[ReceivedWebhook]) -> dict[str, ReceivedWebhook]:
+    unique: dict[str, ReceivedWebhook] = {}
+    for item in received:
+        unique.setdefault(item.headers.get("Idempotency-Key", str(id(item))), item)
+    return unique

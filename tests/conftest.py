@@ -185,3 +185,9 @@ async def until_drained(stack: Stack, timeout: float = 60.0) -> None:
 async def webhooks(stack: Stack, path: str, count: int = 1, timeout: float = 60.0) -> list[ReceivedWebhook]:
     """Waits, without blocking the event loop, until `count` webhooks to `path` were accepted."""
     return await asyncio.to_thread(stack.standin.wait_for, path, count, timeout)
+
+
+async def distinct_webhooks(stack: Stack, path: str, count: int, timeout: float = 60.0) -> dict[str, ReceivedWebhook]:
+    """Like `webhooks`, counting a delivery sent again with the same Idempotency-Key once: for tests that kill
+    a worker or a server, where a retried POST is expected."""
+    return await asyncio.to_thread(stack.standin.wait_for_unique, path, count, timeout)

@@ -25,7 +25,7 @@ from devstack.fault_proxy import FaultProxy
 from devstack.nestjs_standin import NestJsStandIn
 from devstack.processes import TemporalDevServer, free_port, spawn, stop_process
 from tests.audio_samples import SAMPLE_RATE, encode, sine
-from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, hash_request, webhooks
+from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, distinct_webhooks, hash_request, webhooks
 from workflows.stem_ingest import StemIngestWorkflow
 
 
@@ -174,7 +174,7 @@ async def test_temporal_restart_in_the_middle_of_several_stems(stack: Stack, tmp
             await asyncio.to_thread(server.stop)
             await asyncio.sleep(3)
             await asyncio.to_thread(server.start)
-            await webhooks(stack, COMPLETION, len(stems), timeout=180)
+            await distinct_webhooks(stack, COMPLETION, len(stems), timeout=180)
             for stem_id in stems:
                 await assert_completed_once(stack, client, stem_id, f"uploads/{stem_id}.wav")
     finally:

@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from devstack.processes import spawn, stop_process
 from tests.audio_samples import encode
-from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, webhooks
+from tests.conftest import COMPLETION, HASH_CHECK, Stack, distinct_webhooks, hash_request
 
 STEMS = 300
 
@@ -70,7 +70,7 @@ async def test_two_hosts_two_bridges_a_burst_and_one_host_killed(stack: Stack, c
         workers["host-a"].wait()
         killed_after = len(stack.standin.accepted(COMPLETION))
         try:
-            await webhooks(stack, COMPLETION, STEMS, timeout=480)
+            await distinct_webhooks(stack, COMPLETION, STEMS, timeout=480)
         except TimeoutError:
             await report_unfinished(client, stack, stems)
             raise
