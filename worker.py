@@ -96,7 +96,7 @@ WORKFLOWS: tuple[type, ...] = (StemIngestWorkflow, CleanupTempFilesWorkflow, Hea
 async def running_workers(client: Client, settings: Settings,
                           workflows: Sequence[type] = WORKFLOWS) -> AsyncIterator[list[Worker]]:
     """Both of this host's workers, polling until the block exits; then a graceful shutdown."""
-    temp_area = TempArea(settings.temp_dir)
+    temp_area = TempArea(settings.temp_dir, settings.temp_budget_bytes, settings.temp_admission_wait_seconds)
     temp_area.ensure()
     swept = temp_area.sweep()
     log.info("start-up sweep of %s removed %d files (%d bytes)", temp_area.root, swept.removed_files,

@@ -14,6 +14,7 @@ from activities.heartbeats import CpuSlots, ProgressBeat
 from activities.s3 import S3Activities
 from metrics import count, observe
 from waveflow.audio.analysis import LengthLimit, analyse_into
+from waveflow.audio.waveform import analysis_temp_bytes
 from waveflow.models import AnalyseRequest, AnalysisOutcome
 from waveflow.tempfiles import TempArea, no_space_is_retryable
 
@@ -33,7 +34,12 @@ class AudioActivities:
                                                        request.expected_sha256, request.max_size_bytes)
             detail_path = self._temp.new_path(request.stem_id, "dat")
             try:
-                with self._temp.lease(Path(source.local_path)), no_space_is_retryable(detail_path):
+                with (self._temp.lease(Path(source.local_path)),
+                      self._temp.reserve(request.stem_id,
+                                         analysis_temp_bytes(request.max_audio_seconds,
+                                                             request.detail_samples_per_pixel),
+                                         [detail_path], "the waveform", beat.waiting_for_disk),
+                      no_space_is_retryable(detail_path)):
                     analysis = self._cpu.run(
                         partial(analyse_into, Path(source.local_path), detail_path, num_peaks=request.num_peaks,
                                 detail_samples_per_pixel=request.detail_samples_per_pixel,

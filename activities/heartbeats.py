@@ -40,6 +40,10 @@ class ProgressBeat:
             self._next = now + self._every
             activity.heartbeat(self._details)
 
+    def waiting_for_disk(self, seconds: float) -> None:
+        """For `TempArea.reserve`: the step is alive, waiting for room in the host's temp budget."""
+        self({**self._details, "waiting_for_temp_disk_seconds": round(seconds)})
+
 
 class _Beater:
     """One daemon thread for the whole process that heartbeats every blocked activity in turn; registering is

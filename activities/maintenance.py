@@ -98,6 +98,9 @@ class MaintenanceActivities:
         except OSError as error:
             return HealthCheck(name="temp_area", ok=False, detail=f"temp area not writable: {error.strerror}")
         detail = f"writable, {free / 1024**3:.1f} GiB free"
+        if self._temp.budget_bytes is not None:
+            detail += f", {self._temp.used_bytes() / 1024**3:.1f} of a {self._temp.budget_bytes / 1024**3:.1f} GiB " \
+                      "budget in use"
         return HealthCheck(name="temp_area", ok=free >= MIN_FREE_TEMP_BYTES, detail=detail)
 
 

@@ -16,7 +16,7 @@ from activities.errors import as_application_errors
 from activities.heartbeats import CpuSlots, ProgressBeat
 from activities.s3 import S3Activities
 from metrics import count
-from waveflow.audio.mix import ChannelMode, MixedAudio, MixOptions, MixProgress, OutputFormat, mix_into
+from waveflow.audio.mix import ChannelMode, MixedAudio, MixOptions, MixProgress, OutputFormat, mix_into, plan_mix
 from waveflow.models import MixJob, MixOutcome, MixOutputKeys
 from waveflow.settings import Settings
 from waveflow.tempfiles import TempArea, no_space_is_retryable
@@ -60,11 +60,15 @@ class MixingActivities:
                                  max_seconds=job.policy.max_mix_seconds,
                                  max_input_seconds=job.policy.max_input_seconds)
             beat = ProgressBeat({"stage": "mixing", "seconds": 0.0})
-            with no_space_is_retryable(mixed_path):
+            progress = _heartbeat_progress([stem.key for stem in job.stems], beat)
+            plan = self._cpu.run(partial(plan_mix, stems, options), progress=progress, beat=beat.repeat,
+                                 what="the mixer")
+            with (self._temp.reserve(job.temp_id, plan.temp_bytes(options.detail_samples_per_pixel),
+                                     [float_temp, mixed_path, detail_path], "the mix", beat.waiting_for_disk),
+                  no_space_is_retryable(mixed_path)):
                 mixed = self._cpu.run(partial(mix_into, stems, options, float_temp=float_temp, output=mixed_path,
                                               detail_path=detail_path),
-                                      progress=_heartbeat_progress([stem.key for stem in job.stems], beat),
-                                      beat=beat.repeat, what="the mixer")
+                                      progress=progress, beat=beat.repeat, what="the mixer")
             float_temp.unlink()
             with mixed_path.open("rb") as written:
                 audio_hash = hashlib.file_digest(written, "sha256").hexdigest()

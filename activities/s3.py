@@ -78,15 +78,30 @@ class S3Activities:
         return response
 
     def fetch(self, stem_id: str, key: str, max_size_bytes: int) -> DownloadedObject:
-        """One GET, hashed as it streams to disk; its own headers give the size, ETag and version."""
+        """One GET, hashed as it streams to disk; its own headers give the size, ETag and version. The size is
+        reserved in the temp budget before the first byte is written."""
         response = self._open(key, max_size_bytes)
         size = int(response["ContentLength"])
         path = self._temp.new_path(stem_id, "audio")
         beat = ProgressBeat()
+        waited: list[float] = []
+
+        def waiting(seconds: float) -> None:
+            if not waited:  # S3 would drop a connection left idle while the budget is full
+                response["Body"].close()
+            waited.append(seconds)
+            beat.waiting_for_disk(seconds)
+
         try:
-            with no_space_is_retryable(path), path.open("wb") as output:
-                sha256, written = copy_and_hash(response["Body"].iter_chunks(CHUNK_BYTES), output,
-                                                lambda done: beat({"bytes_downloaded": done, "bytes_total": size}))
+            with self._temp.reserve(stem_id, size, [path], f"the download of {key!r}", waiting):
+                if waited:
+                    response = self._open(key, max_size_bytes)
+                    if int(response["ContentLength"]) != size:
+                        raise RuntimeError(f"{key!r} changed size while its download waited for temp disk; "
+                                           "fetching it again")
+                with no_space_is_retryable(path), path.open("wb") as output:
+                    sha256, written = copy_and_hash(response["Body"].iter_chunks(CHUNK_BYTES), output,
+                                                    lambda done: beat({"bytes_downloaded": done, "bytes_total": size}))
         except BaseException:
             response["Body"].close()
             path.unlink(missing_ok=True)

@@ -179,12 +179,21 @@ class NestJsStandIn:
         return status
 
     def _decide(self, hash_check: dict[str, Any]) -> None:
-        """The server's rule: a hash seen before under another stem makes this one a duplicate."""
         if self.send_to_sqs is None or not self.behaviour.send_decisions:
             return
+        if hash_check["stemId"] not in self.behaviour.undecided_stems:
+            self.send_decision(hash_check)
+
+    def decide(self, stem_id: str) -> None:
+        """The decision for a stem left undecided until now (`Behaviour.undecided_stems`)."""
+        [hash_check] = [item.body for item in self.unique_accepted("/webhook/hash-check").values()
+                        if item.body["stemId"] == stem_id]
+        self.send_decision(hash_check)
+
+    def send_decision(self, hash_check: dict[str, Any]) -> None:
+        """The server's rule: a hash seen before under another stem makes this one a duplicate."""
+        assert self.send_to_sqs is not None
         stem_id, audio_hash = hash_check["stemId"], hash_check["audio_hash"]
-        if stem_id in self.behaviour.undecided_stems:
-            return
         with self._lock:
             first_owner = self._known_hashes.setdefault(audio_hash, stem_id)
         common = {"userId": hash_check.get("userId"), "trackId": hash_check.get("trackId"), "stemId": stem_id,

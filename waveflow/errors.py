@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     TOO_MANY_STEMS = "too_many_stems"
     INVALID_STEM_PATH = "invalid_stem_path"
     MIX_TOO_LONG = "mix_too_long"
+    TEMP_BUDGET_EXCEEDED = "temp_budget_exceeded"
     PROCESSING_FAILED = "processing_failed"
 
 
@@ -109,6 +110,12 @@ class AccessDeniedError(WaveFlowError):
                          f"grant it as docs/aws-iam.md shows")
         self.action = action
         self.resource = resource
+
+
+class TempBudgetExceededError(WaveFlowError):
+    """A stem or mix needs more temp disk than a host's whole budget: no host can take it, retrying cannot help."""
+
+    code: str = ErrorCode.TEMP_BUDGET_EXCEEDED
 
 
 class TempSpaceError(Exception):

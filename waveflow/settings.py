@@ -10,10 +10,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, HttpUrl, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, HttpUrl, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from waveflow.audio.waveform import analysis_temp_bytes
 from waveflow.resources import default_concurrent_analyses
 from waveflow.signing import check_secret
 
@@ -41,6 +42,11 @@ class Settings(BaseSettings):
     worker_host_id: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     temp_dir: Path = Path(tempfile.gettempdir()) / "waveflow"
 
+    temp_budget_mb: int = Field(default=8192, ge=1)
+    """The temp disk a worker host may fill: downloads (also while they wait for a decision), analyses' and mixes'
+    files all reserve against it before writing. Size the temp volume a little above it (docs/kubernetes.md)."""
+    temp_admission_wait_seconds: float = Field(default=60.0, gt=0)
+    """A step waits this long, heartbeating, for room in the budget; then it fails and Temporal retries it later."""
     max_file_size_mb: int = Field(default=1024, ge=1)
     max_audio_seconds: float = Field(default=10800.0, gt=0)
     """Longer audio ends in `audio_too_long`, checked on the length the header declares and on the decoded count."""
@@ -86,6 +92,13 @@ class Settings(BaseSettings):
     mix_output_format: Literal["wav", "flac"] = "wav"
     mix_num_peaks: int = Field(default=4000, ge=1, le=100_000)
 
+    @model_validator(mode="after")
+    def _budget_holds_a_stem(self) -> Settings:
+        if self.temp_budget_bytes < self.stem_temp_bytes:
+            raise ValueError(f"TEMP_BUDGET_MB ({self.temp_budget_mb}) must hold one stem: MAX_FILE_SIZE_MB "
+                             f"({self.max_file_size_mb}) and its waveform, {-(-self.stem_temp_bytes // 1048576)} MB")
+        return self
+
     @field_validator("*", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object, info: ValidationInfo) -> object:
@@ -122,6 +135,15 @@ class Settings(BaseSettings):
     @property
     def max_file_size_bytes(self) -> int:
         return self.max_file_size_mb * 1024 * 1024
+
+    @property
+    def temp_budget_bytes(self) -> int:
+        return self.temp_budget_mb * 1024 * 1024
+
+    @property
+    def stem_temp_bytes(self) -> int:
+        """The most temp disk one stem takes: its download and its analysis's `.dat`."""
+        return self.max_file_size_bytes + analysis_temp_bytes(self.max_audio_seconds, self.detail_samples_per_pixel)
 
     @property
     def host_task_queue(self) -> str:

@@ -1,4 +1,5 @@
-"""WaveFlow's temp area on one host: named files, leases while in use, and the Celery worker's age-based sweep."""
+"""WaveFlow's temp area on one host: named files, leases while in use, a disk budget every writer reserves against,
+and the Celery worker's age-based sweep."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import fcntl
 import os
 import re
 import secrets
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from waveflow.errors import TempSpaceError
+from waveflow.errors import TempBudgetExceededError, TempSpaceError
 from waveflow.models import SweepReport
 
 FILE_PREFIX = "waveflow-"
@@ -21,9 +24,24 @@ OWN_FILES_MAX_AGE_SECONDS = 30 * 60
 ANY_FILE_MAX_AGE_SECONDS = 2 * 60 * 60
 
 
+@dataclass(frozen=True, eq=False)
+class _Reservation:
+    owner: str
+    nbytes: int
+    names: frozenset[str]
+
+
 class TempArea:
-    def __init__(self, root: Path) -> None:
+    """`budget_bytes`: what the area may hold at once (None: no budget). A writer reserves what it will write before
+    its first byte (`reserve`); a file that outlives its reservation (a download waiting for its decision) counts
+    from the disk until it is removed."""
+
+    def __init__(self, root: Path, budget_bytes: int | None = None, admission_wait_seconds: float = 60.0) -> None:
         self.root = root
+        self.budget_bytes = budget_bytes
+        self._admission_wait_seconds = admission_wait_seconds
+        self._reservations: list[_Reservation] = []
+        self._changed = threading.Condition()
 
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -47,6 +65,76 @@ class TempArea:
             yield
         finally:
             os.close(descriptor)
+
+    @contextlib.contextmanager
+    def reserve(self, owner: str, nbytes: int, paths: Sequence[Path], what: str,
+                waiting: Callable[[float], None] = lambda waited: None) -> Iterator[None]:
+        """Holds `nbytes` of the budget for `paths`, which `owner` (a stem or mix id) is about to write. An owner
+        needing more than the whole budget is refused at once (`TempBudgetExceededError`); otherwise this waits,
+        calling `waiting(seconds waited)` about once a second, until the budget and the disk have room, and after
+        `admission_wait_seconds` gives up with the retryable `TempSpaceError`."""
+        if self.budget_bytes is None:
+            yield
+            return
+        reservation = _Reservation(owner, nbytes, frozenset(path.name for path in paths))
+        started = time.monotonic()
+        while not self._admitted(reservation, what, time.monotonic() - started):
+            waiting(time.monotonic() - started)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._reservations.remove(reservation)
+                self._changed.notify_all()
+
+    def used_bytes(self) -> int:
+        """Reserved bytes, and the bytes of files no reservation holds."""
+        with self._changed:
+            return self._used_bytes(self._file_sizes())
+
+    def _admitted(self, reservation: _Reservation, what: str, waited: float) -> bool:
+        """Takes the reservation if there is room now, else waits up to a second for a reservation to end."""
+        assert self.budget_bytes is not None
+        with self._changed:
+            sizes = self._file_sizes()
+            needed = self._used_bytes(sizes, reservation.owner) + reservation.nbytes
+            if needed > self.budget_bytes:
+                raise TempBudgetExceededError(
+                    f"{what} needs {_mb(needed)} of a worker host's temp disk (with the files already there for "
+                    f"it), {_mb(needed - self.budget_bytes)} more than its budget of {_mb(self.budget_bytes)} "
+                    "(TEMP_BUDGET_MB)")
+            over_budget = self._used_bytes(sizes) + reservation.nbytes - self.budget_bytes
+            unwritten = sum(max(0, item.nbytes - _written(item, sizes)) for item in self._reservations)
+            disk = os.statvfs(self.root)
+            over_disk = unwritten + reservation.nbytes - disk.f_bavail * disk.f_frsize
+            shortfall = max(over_budget, over_disk)
+            if shortfall <= 0:
+                self._reservations.append(reservation)
+                return True
+            if waited >= self._admission_wait_seconds:
+                raise TempSpaceError(f"{what} waited {waited:.0f} s for {_mb(reservation.nbytes)} of temp disk in "
+                                     f"{self.root}: {_mb(shortfall)} short")
+            # Files removed outside a reservation (a decision's cleanup, the sweep) notify nobody: look again soon.
+            self._changed.wait(min(1.0, self._admission_wait_seconds - waited))
+            return False
+
+    def _used_bytes(self, sizes: dict[str, int], owner: str | None = None) -> int:
+        """Of every owner, or of one: reservations at their size or what they wrote, whichever is more, and files
+        no reservation holds."""
+        mine = [item for item in self._reservations if owner in (None, item.owner)]
+        held = {name for item in self._reservations for name in item.names}
+        loose = sum(size for name, size in sizes.items()
+                    if name not in held and (owner is None or _owner_of(name) == owner))
+        return loose + sum(max(item.nbytes, _written(item, sizes)) for item in mine)
+
+    def _file_sizes(self) -> dict[str, int]:
+        self.ensure()
+        sizes = {}
+        for entry in os.scandir(self.root):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file(follow_symlinks=False):
+                    sizes[entry.name] = entry.stat(follow_symlinks=False).st_size
+        return sizes
 
     def stem_ids(self) -> set[str]:
         """The stems (and mixes) with a file here."""
@@ -103,6 +191,19 @@ def _remove_unless_leased(path: Path) -> bool:
     finally:
         os.close(descriptor)
     return True
+
+
+def _written(reservation: _Reservation, sizes: dict[str, int]) -> int:
+    return sum(sizes.get(name, 0) for name in reservation.names)
+
+
+def _owner_of(name: str) -> str | None:
+    match = OWN_FILE.match(name)
+    return match["stem"] if match else None
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 1048576:.1f} MB"
 
 
 @contextlib.contextmanager

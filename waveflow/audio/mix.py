@@ -34,8 +34,8 @@ from waveflow.audio.analysis import LengthLimit, check_decoded_length, clock, mo
 from waveflow.audio.buckets import BoundedPixels, FixedWidthBuckets, ProportionalBuckets
 from waveflow.audio.decode import BLOCK_FRAMES, DecodedAudio, open_audio
 from waveflow.audio.formats import AudioFormat, check_declared_length, detect_format
-from waveflow.audio.waveform import DatWriter, normalised_peaks
-from waveflow.errors import MixTooLongError, WaveFlowError
+from waveflow.audio.waveform import DatWriter, detail_bytes_bound, normalised_peaks
+from waveflow.errors import DamagedAudioError, MixTooLongError, WaveFlowError
 from waveflow.resources import available_cpus
 
 MAX_STEMS = 32
@@ -43,6 +43,8 @@ MAX_STEMS = 32
 TARGET_PEAK = 0.95
 INT16_SCALE = 32767.0
 RESAMPLE_QUALITY = "HQ"
+FLOAT_SAMPLE_BYTES = 4
+OUTPUT_SAMPLE_BYTES = 2
 
 MixProgress = Callable[[str, float, list[float]], None]
 """Called after each block with the pass ("mixing" or "encoding"), the seconds of the mix done in that pass and
@@ -105,6 +107,35 @@ class MixedAudio:
     @property
     def duration(self) -> float:
         return self.frames / self.sample_rate
+
+
+@dataclass(frozen=True)
+class MixPlan:
+    """What a mix will write, known from its stems' headers before anything is decoded."""
+
+    sample_rate: int
+    channels: int
+    seconds: float
+    """Its longest stem: as declared when every stem is lossless (they must decode to exactly that), else the mix
+    length limit, since a lossy stem may decode longer than its header says."""
+
+    def temp_bytes(self, detail_samples_per_pixel: int) -> int:
+        """The float temp file, the 16-bit output (FLAC at worst a little over WAV) and the `.dat`, at most."""
+        frames = math.ceil(self.seconds * self.sample_rate) + BLOCK_FRAMES
+        samples = frames * self.channels
+        output = math.ceil(samples * OUTPUT_SAMPLE_BYTES * 1.01) + 65536
+        return samples * FLOAT_SAMPLE_BYTES + output + detail_bytes_bound(frames, detail_samples_per_pixel)
+
+
+def plan_mix(stems: list[tuple[str, Path]], options: MixOptions, progress: MixProgress | None = None) -> MixPlan:
+    """The stems' headers checked as the mix itself checks them; `progress` is unused (a plan makes none)."""
+    with _opened(stems, options) as (streams, rate, channels):
+        lengths = [stream.info.declared_frames / stream.info.sample_rate for stream in streams]
+        if any(stream.format.lossy for stream in streams):
+            if options.max_seconds is None:
+                raise ValueError("a mix of lossy stems needs a length limit to plan its temp disk")
+            return MixPlan(rate, channels, options.max_seconds)
+        return MixPlan(rate, channels, max(lengths))
 
 
 def mixed_channels(stem_channels: list[int], mode: ChannelMode) -> int:
@@ -175,6 +206,10 @@ class _StemStream:
             mapped = np.empty((0, self._channels), np.float32)
         else:
             self.decoded_frames += len(block)
+            if not self.format.lossy and self.decoded_frames > self.info.declared_frames:
+                raise DamagedAudioError(f"damaged {self.format.value}: it holds more than the "
+                                        f"{clock(self.info.declared_frames / self.info.sample_rate)} its header "
+                                        "declares")
             if self._limit is not None:
                 self._limit.check_decoded(self.decoded_frames, self.info.sample_rate, self.info.declared_frames)
             mapped = self._mapped(block)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import struct
 import threading
 from typing import BinaryIO, Protocol
 
 import numpy as np
+
+from waveflow.audio.decode import MAX_SAMPLE_RATE
 
 DAT_VERSION_MONO = 1
 DAT_FLAG_8_BIT = 1
@@ -56,6 +59,16 @@ def waveform_document(*, peaks: list[float], duration: float, sample_rate: int, 
         "length": len(pixel_min),
         "data": data.tolist(),
     }
+
+
+def detail_bytes_bound(frames: int, samples_per_pixel: int) -> int:
+    """The most bytes the `.dat` of `frames` frames can take: its header and two bytes a pixel."""
+    return DAT_HEADER.size + 2 * (frames // samples_per_pixel + 1)
+
+
+def analysis_temp_bytes(max_seconds: float, samples_per_pixel: int) -> int:
+    """The temp disk an analysis writes (its `.dat`) for audio up to `max_seconds`, at any rate a file may have."""
+    return detail_bytes_bound(math.ceil(max_seconds * MAX_SAMPLE_RATE), samples_per_pixel)
 
 
 class DatWriter:

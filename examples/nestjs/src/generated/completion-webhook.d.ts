@@ -49,6 +49,7 @@ export interface FailureResult {
     | "not_audio"
     | "object_not_found"
     | "processing_failed"
+    | "temp_budget_exceeded"
     | "timeout"
     | "too_many_stems"
     | "webhook_rejected";
