@@ -19,6 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from waveflow.resources import temp_volume_bytes
 from worker import GRACEFUL_SHUTDOWN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,13 +131,12 @@ def test_probes_ask_the_health_endpoints_each_process_serves(deployment: str, po
         assert spec[probe]["httpGet"] == {"path": path, "port": "health"}, (deployment, probe)
 
 
-def test_worker_outlives_its_graceful_shutdown_and_its_temp_volume_holds_every_slot() -> None:
+def test_worker_outlives_its_graceful_shutdown_and_its_temp_volume_holds_its_budget() -> None:
     pod = find("Deployment", "waveflow-worker")["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] > GRACEFUL_SHUTDOWN.total_seconds()
     config = find("ConfigMap", "waveflow")["data"]
-    worst_case = int(config["MAX_CONCURRENT_ACTIVITIES"]) * int(config["MAX_FILE_SIZE_MB"]) * 1024 ** 2
     [temp] = [volume for volume in pod["volumes"] if volume["name"] == "temp-area"]
-    assert quantity_bytes(temp["emptyDir"]["sizeLimit"]) >= worst_case
+    assert quantity_bytes(temp["emptyDir"]["sizeLimit"]) >= temp_volume_bytes(int(config["TEMP_BUDGET_MB"]) * 1024 ** 2)
     mounts = {mount["name"]: mount["mountPath"] for mount in container("waveflow-worker")["volumeMounts"]}
     assert mounts["temp-area"] == config["TEMP_DIR"]
     requested = container("waveflow-worker")["resources"]["requests"]["ephemeral-storage"]

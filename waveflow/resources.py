@@ -56,6 +56,12 @@ def worker_memory_bytes(concurrent_analyses: int) -> int:
     return WORKER_BASE_BYTES + concurrent_analyses * ANALYSIS_BYTES
 
 
+def temp_volume_bytes(temp_budget_bytes: int) -> int:
+    """The smallest temp volume (a Kubernetes emptyDir's sizeLimit) for a budget: every writer stays inside the
+    budget; the 5% is for what it does not count (blocks a file's last bytes round up to, the health probe)."""
+    return math.ceil(temp_budget_bytes * 1.05)
+
+
 def cgroup_memory_limit(cgroup_root: Path) -> int | None:
     """The cgroup's memory limit in bytes (v2 `memory.max`, or v1 `memory.limit_in_bytes`); None when unlimited or
     unknown."""
