@@ -7,11 +7,13 @@ processes) and sends, beside one ordinary stem that must still succeed:
 - a valid 1-second WAV behind 12 million empty JUNK chunks (96 MB; a decoder spends 12 s of CPU walking them);
 - a FLAC that does not declare its length and holds more audio than `MAX_AUDIO_SECONDS`;
 - a mix of 32 stems, each declaring two hours;
-- a mix whose stems together hold more than `MIX_MAX_INPUT_SECONDS`.
+- a mix whose stems together hold more than `MIX_MAX_INPUT_SECONDS`;
+- a mix of two 96 kHz float WAVs whose stems and output need more temp disk than `TEMP_BUDGET_MB`.
 
 The limits are lowered so that the lying FLAC stays small (`MAX_AUDIO_SECONDS=60`, `MIX_MAX_SECONDS=60`,
-`MIX_MAX_INPUT_SECONDS=120`). Prints, per bomb, its error code and message, the time from its send to its
-FAILURE and from its download's end to it, and the temp area's peak size during the run.
+`MIX_MAX_INPUT_SECONDS=120`) and the budget is small enough to pass (`TEMP_BUDGET_MB=128`). Prints, per bomb, its
+error code and message, the time from its send to its FAILURE and from its download's end to it, and the temp
+area's peak size during the run against the budget.
 
     .venv/bin/python bench/bombs.py
 """
@@ -34,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.embedded import COMPLETION, HASH_CHECK, MIXING_COMPLETE, bench_stack, hash_message
 
 FLAC_TOTAL_SAMPLES = 8 + 13
-LIMITS = {"MAX_AUDIO_SECONDS": "60", "MIX_MAX_SECONDS": "60", "MIX_MAX_INPUT_SECONDS": "120"}
+LIMITS = {"MAX_AUDIO_SECONDS": "60", "MIX_MAX_SECONDS": "60", "MIX_MAX_INPUT_SECONDS": "120",
+          "MAX_FILE_SIZE_MB": "100", "TEMP_BUDGET_MB": "128"}
 
 
 def flac(seconds: float, declared_frames: int | None = None) -> bytes:
@@ -55,6 +58,14 @@ def wav_behind_junk(chunks: int) -> bytes:
     wav = buffer.getvalue()
     body = wav[12:36] + b"JUNK\x00\x00\x00\x00" * chunks + wav[36:]
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
+
+
+def hires_wav(seconds: float, seed: int) -> bytes:
+    """96 kHz stereo float: 0.77 MB a second, and its mix 1.15 MB a second of temp disk."""
+    buffer = io.BytesIO()
+    noise = np.random.default_rng(seed).uniform(-0.4, 0.4, (round(seconds * 96000), 2)).astype(np.float32)
+    soundfile.write(buffer, noise, 96000, format="WAV", subtype="FLOAT")
+    return buffer.getvalue()
 
 
 def mix_message(stage_id: str, paths: list[str]) -> str:
@@ -93,7 +104,8 @@ def main() -> None:
              "undeclared-length-flac": flac(90.0, declared_frames=0),
              "ordinary": flac(5.0)}
     mixes = {"mix-of-32-long-stems": [f"uploads/long/{index}.flac" for index in range(32)],
-             "mix-of-too-much-input": [f"uploads/fifty/{index}.flac" for index in range(3)]}
+             "mix-of-too-much-input": [f"uploads/fifty/{index}.flac" for index in range(3)],
+             "mix-over-the-temp-budget": [f"uploads/hires/{index}.wav" for index in range(2)]}
     sent: dict[str, float] = {}
     with bench_stack("bombs", **LIMITS) as stack:
         for stem_id, data in stems.items():
@@ -103,6 +115,8 @@ def main() -> None:
             stack.put(key, long_stem)
         for key in mixes["mix-of-too-much-input"]:
             stack.put(key, flac(50.0))
+        for index, key in enumerate(mixes["mix-over-the-temp-budget"]):
+            stack.put(key, hires_wav(55.0, seed=index))
         stack.start("worker.py", "worker")
         stack.start("sqs_bridge.py", "bridge")
         temp = PeakSize(stack.work / "temp")
@@ -127,7 +141,8 @@ def main() -> None:
         after_download = f"{item.received_at - hashed_at[name]:6.2f} s" if name in hashed_at else "     —  "
         print(f"{name:<24} {outcome:<16} send → outcome {item.received_at - sent[name]:6.2f} s   "
               f"hash-check → outcome {after_download}   {result.get('error', '')[:110]}")
-    print(f"temp area peak: {peak / 1e6:.1f} MB (the largest upload is {max(map(len, stems.values())) / 1e6:.1f} MB)")
+    print(f"temp area peak: {peak / 1048576:.1f} MB of a {LIMITS['TEMP_BUDGET_MB']} MB budget (the largest upload is "
+          f"{max(map(len, stems.values())) / 1048576:.1f} MB)")
 
 
 if __name__ == "__main__":
