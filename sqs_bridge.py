@@ -22,7 +22,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from temporalio.client import Client, WorkflowHandle
 
-from activities.aws_access import make_sqs_client, sqs_arn, sqs_failure
+from activities.aws_access import make_s3_client, make_sqs_client, sqs_arn, sqs_failure
 from metrics import BridgeMetrics
 from temporal_client import (
     TemporalTrouble,
@@ -35,9 +35,10 @@ from temporal_client import (
 )
 from waveflow.health import HealthServer, Verdict
 from waveflow.logs import configure_logging
-from waveflow.messages import ParsedMessage, PoisonMessageError, parse_message
+from waveflow.messages import ParsedMessage, PoisonMessageError, Task, parse_message
 from waveflow.namespace import describe_retention
 from waveflow.settings import Settings, load_settings
+from waveflow.success_records import SuccessRecords
 from waveflow.tracing import configure_tracing
 from workflows.routes import ROUTES
 
@@ -50,6 +51,8 @@ MAX_POLL_BACKOFF_SECONDS = 30
 RECHECK_TEMPORAL_AFTER_SECONDS = 10.0
 """Receiving after this long without a word from Temporal needs a fresh probe first."""
 POISON_REASON_ATTRIBUTE = "waveflow-poison-reason"
+STEM_TASKS = frozenset({Task.GENERATE_HASH, Task.PROCESS_DUPLICATE, Task.PROCESS_ANALYSIS})
+"""Messages about one stem: looked up in the success records before they are handed over."""
 
 
 class BridgeState(StrEnum):
@@ -72,6 +75,8 @@ class Handled(Enum):
     """A poison message with no DLQ configured: the queue's own redrive policy decides."""
     RELEASED = "released"
     """Temporal could not take it: visible again at once, while the bridge pauses instead of receiving it again."""
+    KEPT = "kept"
+    """Not handed over (S3 did not answer the success-record check): visible again after its visibility timeout."""
 
 
 @dataclass
@@ -102,8 +107,10 @@ def require_queue_url(settings: Settings) -> str:
 class SqsBridge:
     """Receives only while Temporal answers: a Temporal outage pauses receiving instead of burning receives."""
 
-    def __init__(self, settings: Settings, client: Client, sqs: Any, metrics: BridgeMetrics | None = None) -> None:
+    def __init__(self, settings: Settings, client: Client, sqs: Any, s3: Any,
+                 metrics: BridgeMetrics | None = None) -> None:
         self._settings = settings
+        self._success_records = SuccessRecords(s3, settings.s3_bucket_name, settings.s3_success_record_prefix)
         self._queue_url = require_queue_url(settings)
         self._queue_arn = sqs_arn(settings.aws_region, self._queue_url)
         self._client = client
@@ -274,6 +281,17 @@ class SqsBridge:
         trace.get_current_span().set_attribute("waveflow.task", parsed.task.value)
         if parsed.ignored_fields:
             log.warning("ignoring unknown fields %s", parsed.ignored_fields, extra=extra)
+        if parsed.request is not None and parsed.task in STEM_TASKS and self._success_records.enabled:
+            try:
+                succeeded_at = await asyncio.to_thread(self._success_records.succeeded_at, parsed.request.stemId)
+            except (BotoCoreError, ClientError) as error:
+                log.warning("could not look for the stem's success record in S3 (%s); the message comes back after "
+                            "its visibility timeout", describe_error(error), extra=extra)
+                return Handled.KEPT
+            if succeeded_at is not None:
+                log.info("stem succeeded at %s (its record in S3): message acknowledged without a new run",
+                         succeeded_at.isoformat(), extra=extra)
+                return Handled.ACCEPTED
         try:
             # The SDK retries an unavailable server inside one call: bound the whole call, not each attempt.
             handle = await asyncio.wait_for(hand_over(self._client, self._settings, parsed, message.message_id),
@@ -390,7 +408,7 @@ async def serve(settings: Settings) -> None:
     # Lazy: a bridge started while Temporal is away waits for it, paused, instead of exiting.
     client = await connect(lazy=True)
     sqs = make_sqs_client(settings)
-    bridge = SqsBridge(settings, client, sqs)
+    bridge = SqsBridge(settings, client, sqs, make_s3_client(settings))
     if settings.sqs_dlq_url:
         bridge.metrics.watch_dead_letter_queue(sqs, settings.sqs_dlq_url)
     retention_check = asyncio.create_task(warn_of_short_retention(client, sqs, settings))

@@ -119,7 +119,7 @@ async def running_workers(client: Client, settings: Settings,
         shared = Worker(
             client, task_queue=settings.temporal_task_queue,
             workflows=workflows, workflow_runner=WORKFLOW_RUNNER,
-            activities=[s3_activities.download_and_hash, s3_activities.delete_duplicate,
+            activities=[s3_activities.download_and_hash, s3_activities.delete_duplicate, s3_activities.record_success,
                         webhook_activities.send_webhook, maintenance.list_worker_hosts, maintenance.check_health,
                         mixing.claim_host, mixing.discard_outputs, *host_activities],
             activity_executor=executor, max_concurrent_activities=settings.max_concurrent_activities,

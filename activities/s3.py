@@ -26,6 +26,7 @@ from waveflow.errors import (
 from waveflow.hashing import copy_and_hash
 from waveflow.models import DeleteRequest, DownloadedObject, DownloadRequest
 from waveflow.settings import Settings
+from waveflow.success_records import SuccessRecord, SuccessRecords
 from waveflow.tempfiles import TempArea, no_space_is_retryable
 
 CHUNK_BYTES = 1024 * 1024
@@ -38,6 +39,7 @@ class S3Activities:
         self._s3 = s3
         self._temp = temp_area
         self._bucket = settings.s3_bucket_name
+        self._success_records = SuccessRecords(s3, settings.s3_bucket_name, settings.s3_success_record_prefix)
 
     def _arn(self, key: str | None = None) -> str:
         return s3_arn(self._settings.aws_region, self._bucket, key)
@@ -153,6 +155,14 @@ class S3Activities:
         with (path.open("rb") as body, heartbeat_while({"stage": "uploading", "key": key}),
               denied_as("s3:PutObject", self._arn(key))):
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
+
+    @activity.defn(name="record_success")
+    def record_success(self, record: SuccessRecord) -> None:
+        if not self._success_records.enabled:
+            return
+        key = self._success_records.key(record.stemId)
+        with as_application_errors(), denied_as("s3:PutObject", self._arn(key)):
+            self._success_records.record(record)
 
     @activity.defn(name="delete_duplicate")
     def delete_duplicate(self, request: DeleteRequest) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from activities.aws_access import make_sqs_client
+from activities.aws_access import make_s3_client, make_sqs_client
 from devstack.local_aws import LocalAws
 from devstack.nestjs_standin import NestJsStandIn, ReceivedWebhook
 from devstack.processes import TemporalDevServer, free_port
@@ -153,7 +153,8 @@ def stack(local_aws: LocalAws, temporal_server: TemporalDevServer, tmp_path: Pat
 @contextlib.asynccontextmanager
 async def bridge_running(client: Client, settings: Settings) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    task = asyncio.create_task(SqsBridge(settings, client, make_sqs_client(settings)).run(stop))
+    bridge = SqsBridge(settings, client, make_sqs_client(settings), make_s3_client(settings))
+    task = asyncio.create_task(bridge.run(stop))
     try:
         yield
     finally:

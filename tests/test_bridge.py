@@ -8,11 +8,13 @@ import logging
 import time
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
 from temporalio.client import Client
 
-from activities.aws_access import make_sqs_client
-from devstack.processes import spawn, stop_process
+from activities.aws_access import make_s3_client, make_sqs_client
+from devstack.processes import free_port, spawn, stop_process
 from sqs_bridge import POISON_REASON_ATTRIBUTE, SqsBridge
 from tests.audio_samples import encode, sine
 from tests.conftest import (
@@ -97,7 +99,7 @@ async def test_poison_without_dead_letter_queue_is_kept_and_logged_each_receive(
         stack: Stack, client: Client, caplog: pytest.LogCaptureFixture) -> None:
     settings = stack.settings.model_copy(update={"sqs_visibility_timeout_seconds": 5})
     stack.send('{"task": "app.tasks.make_coffee", "kwargs": {}}')
-    bridge = SqsBridge(settings, client, make_sqs_client(settings))
+    bridge = SqsBridge(settings, client, make_sqs_client(settings), make_s3_client(settings))
     with caplog.at_level(logging.ERROR, logger="waveflow.bridge"):
         assert await bridge.poll_once() == 1
         assert stack.queue_depth() == 1
@@ -166,3 +168,22 @@ async def test_decision_signal_can_be_sent_by_a_temporal_client(stack: Stack, cl
     assert outcome.completion.result.status == "duplicate_file_deleted"
     assert "uploads/direct.wav" not in stack.object_keys()
     assert json.loads(stack.standin.accepted(COMPLETION)[0].raw_body)["status"] == "SUCCESS"
+
+
+async def test_a_stem_message_waits_while_s3_cannot_say_whether_the_stem_succeeded(
+        stack: Stack, client: Client, caplog: pytest.LogCaptureFixture) -> None:
+    """The success record cannot be looked up: the message is neither handed over nor acknowledged, and is handed
+    over once S3 answers again."""
+    settings = stack.settings.model_copy(update={"sqs_visibility_timeout_seconds": 5})
+    stack.send(hash_request("unchecked", "uploads/unchecked.wav"))
+    s3_unreachable = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{free_port()}", region_name=settings.aws_region,
+                                  config=Config(retries={"max_attempts": 1}, connect_timeout=1))
+    with caplog.at_level(logging.WARNING, logger="waveflow.bridge"):
+        assert await SqsBridge(settings, client, make_sqs_client(settings), s3_unreachable).poll_once() == 1
+    assert "could not look for the stem's success record in S3" in caplog.text
+    assert stack.queue_depth() == 1
+    assert [item async for item in client.list_workflows("WorkflowId = 'stem-unchecked'")] == []
+    await asyncio.sleep(5.5)
+    assert await SqsBridge(settings, client, make_sqs_client(settings), make_s3_client(settings)).poll_once() == 1
+    assert stack.queue_depth() == 0
+    await client.get_workflow_handle("stem-unchecked").describe()

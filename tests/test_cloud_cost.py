@@ -33,7 +33,11 @@ def test_the_removal_patch_saved_one_action_and_its_version_upsert_is_free() -> 
 def test_the_local_hash_check_costs_its_workflow_task_instead_of_its_activity() -> None:
     """One action either way; the decision wait's timer, which the activity version skipped when the decision came
     before the activity's result (the stand-in's order), now always runs."""
-    assert billable_actions(analysed(".")) == billable_actions(analysed("v2")) + 1
-    duplicate = WorkflowHistory.from_json("now", (HISTORIES / "duplicate_deleted.json").read_text())
+    assert billable_actions(analysed("v5")) == billable_actions(analysed("v2")) + 1
+    duplicate = WorkflowHistory.from_json("v5", (HISTORIES / "v5" / "duplicate_deleted.json").read_text())
     duplicate_before = WorkflowHistory.from_json("v2", (HISTORIES / "v2" / "duplicate_deleted.json").read_text())
     assert billable_actions(duplicate) == billable_actions(duplicate_before), "the timer ran in both"
+
+
+def test_the_success_record_costs_one_local_activity() -> None:
+    assert billable_actions(analysed(".")) == billable_actions(analysed("v5")) + 1

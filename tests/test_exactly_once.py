@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
@@ -14,6 +16,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, until_drained, webhooks
@@ -120,3 +123,40 @@ async def test_a_late_decision_outlives_a_refused_failure_completion(stack: Stac
     statuses = [item.status for item in stack.standin.received if item.path == COMPLETION]
     assert statuses[0] == 410 and len(statuses) == 2 and statuses[1] < 300
     assert analysed.body["status"] == "SUCCESS" and outcome["status"] == "SUCCESS"
+
+
+async def test_a_succeeded_stem_past_the_namespace_retention_does_not_run_again(stack: Stack, client: Client) -> None:
+    """Past the retention Temporal has no run of the stem, while SQS can still deliver its messages (a redrive from
+    the dead-letter queue starts their retention again). Deleting the closed run is what retention does to it."""
+    key = "uploads/remembered.wav"
+    stack.put(key, encode(sine(0.3)))
+    handle = client.get_workflow_handle("stem-remembered")
+    async with services_running(client, stack.settings):
+        stack.send(hash_request("remembered", key))
+        [succeeded] = await webhooks(stack, COMPLETION)
+        await handle.result()
+        run_id = (await handle.describe()).run_id
+        await client.workflow_service.delete_workflow_execution(DeleteWorkflowExecutionRequest(
+            namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id="stem-remembered")))
+        while await forgotten(handle) is False:
+            await asyncio.sleep(0.1)
+        stack.send(hash_request("remembered", key))
+        stack.send(analysis_request("remembered", key, "analysis-remembered-1"))
+        await until_drained(stack)
+        await asyncio.sleep(2)
+    assert succeeded.body["status"] == "SUCCESS"
+    record = json.loads(stack.get("waveflow/succeeded/remembered.json"))
+    assert record["run_id"] == run_id and record["outcome"] == "analysed"
+    assert record["audio_hash"] == succeeded.body["result"]["audio_data_hash"]
+    assert await forgotten(handle), "no run started again"
+    assert len(stack.standin.accepted(HASH_CHECK)) == 1 and len(stack.standin.accepted(COMPLETION)) == 1
+
+
+async def forgotten(handle: WorkflowHandle[Any, Any]) -> bool:
+    try:
+        await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return True
+        raise
+    return False

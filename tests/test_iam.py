@@ -67,7 +67,8 @@ def iam_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamWorld]:
         "no-get": aws.create_user("no-get", policy("worker-policy", values, without=("ReadStems",))),
         "no-get-no-list": aws.create_user("no-get-no-list", policy(
             "worker-policy", values, without=("ReadStems", "TellMissingKeysFromDeniedOnesAndCheckHealth"))),
-        "no-put": aws.create_user("no-put", policy("worker-policy", values, without=("WriteWaveformsAndMixes",))),
+        "no-put": aws.create_user("no-put", policy("worker-policy", values,
+                                                   without=("WriteWaveformsMixesAndSuccessRecords",))),
     }
     aws.enforce()
     yield IamWorld(aws, name, queue_url, dlq_url, users)
@@ -78,7 +79,7 @@ def test_enforcement_is_on(iam_world: IamWorld) -> None:
     """Without this, every other test here would pass on any policy."""
     bridge_s3 = iam_world.aws.client("s3", iam_world.users["bridge"])
     with pytest.raises(bridge_s3.exceptions.ClientError, match=r"AccessDenied|403"):
-        bridge_s3.list_objects_v2(Bucket=iam_world.bucket)
+        bridge_s3.put_object(Bucket=iam_world.bucket, Key="uploads/not-the-bridge's.wav", Body=b"")
     worker_sqs = iam_world.aws.client("sqs", iam_world.users["worker"])
     with pytest.raises(worker_sqs.exceptions.ClientError, match="AccessDenied"):
         worker_sqs.receive_message(QueueUrl=iam_world.queue_url)

@@ -60,5 +60,5 @@ def test_a_retention_shorter_than_the_delivery_window_says_what_it_costs() -> No
     warning = describe_retention(timedelta(hours=72), timedelta(days=4))
     assert warning is not None
     assert warning.startswith("namespace retention 72h is shorter than the 96h")
-    assert "a succeeded stem is analysed a second time" in warning
+    assert "runs that stem again unless its success record in S3 holds it back" in warning
     assert "--retention 96h" in warning

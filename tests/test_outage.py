@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from activities.aws_access import make_sqs_client
+from activities.aws_access import make_s3_client, make_sqs_client
 from devstack.processes import LOOPBACK, TemporalDevServer, free_port, spawn, stop_process
 from sqs_bridge import BridgeState, SqsBridge
 from tests.audio_samples import encode, sine
@@ -212,7 +212,7 @@ async def test_unregistered_search_attributes_pause_the_bridge_until_they_are_re
             "bridge_misconfigured_report_seconds": 1.0})
         for stem_id in ("sa0", "sa1"):
             send(stack, queue_url, hash_request(stem_id, f"uploads/{stem_id}.wav"))
-        bridge = SqsBridge(settings, client, make_sqs_client(settings))
+        bridge = SqsBridge(settings, client, make_sqs_client(settings), make_s3_client(settings))
         stop = asyncio.Event()
         with caplog.at_level(logging.ERROR, logger="waveflow.bridge"):
             task = asyncio.create_task(bridge.run(stop))

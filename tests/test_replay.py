@@ -27,7 +27,7 @@ HISTORIES = sorted(HISTORY_DIR.rglob("*.json"))
 """Top level: recorded by today's code. `v1/`: stems recorded before the patch `analysis-removes-its-download`;
 `v2/`: before `hash-check-runs-as-local-activity`; as stems started before each deploy still run.
 `v3/`: mixes before `mix-output-keys-carry-the-run`. `v4/`: a hash-check retried locally for two minutes, its
-backoff a timer, before `webhook-leaves-local-retries`.
+backoff a timer, before `webhook-leaves-local-retries`. `v5/`: stems that succeeded before `records-success-in-s3`.
 `search_attributes/`: today's code with TEMPORAL_SEARCH_ATTRIBUTES=true, as compose and Kubernetes run it."""
 WORKFLOWS = [StemIngestWorkflow, CleanupTempFilesWorkflow, HealthCheckWorkflow, MixStemsWorkflow]
 

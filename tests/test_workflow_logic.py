@@ -33,6 +33,7 @@ from waveflow.models import (
     StemPolicy,
     WebhookDelivery,
 )
+from waveflow.success_records import SuccessRecord
 from worker import WORKFLOW_RUNNER
 from workflows.mix_stems import MixStemsWorkflow
 from workflows.stem_ingest import StemIngestWorkflow
@@ -84,6 +85,10 @@ class FakeSteps:
     async def delete_duplicate(self, request: DeleteRequest) -> None:
         self.calls.append(f"delete {request.stem_key} {request.computed_sha256} {request.etag}")
 
+    @activity.defn(name="record_success")
+    async def record_success(self, record: SuccessRecord) -> None:
+        self.calls.append(f"record {record.outcome} of {record.stemId}")
+
     @activity.defn(name="remove_stem_files")
     async def remove_stem_files(self, stem_id: str) -> list[str]:
         self.calls.append(f"remove temp on {activity.info().task_queue}")
@@ -118,8 +123,8 @@ class FakeSteps:
         self.discarded.append(outputs)
 
     def shared(self) -> list[object]:
-        return [self.download_and_hash, self.delete_duplicate, self.send_webhook, self.analyse_audio,
-                self.claim_host, self.mix_and_upload, self.discard_outputs]
+        return [self.download_and_hash, self.delete_duplicate, self.record_success, self.send_webhook,
+                self.analyse_audio, self.claim_host, self.mix_and_upload, self.discard_outputs]
 
     def on_host(self) -> list[object]:
         return [self.analyse_audio, self.remove_stem_files, self.download_and_hash, self.mix_and_upload]
@@ -175,7 +180,7 @@ async def test_an_analysed_stem_runs_its_steps_in_order_on_the_host_that_holds_t
                                                                    num_peaks=300, upstream_id="up-1"))
     outcome = await handle.result()
     assert fleet.steps.calls == ["download uploads/analysed.wav",
-                                 f"analyse on {fleet.steps.host_queue} into 300 peaks"]
+                                 f"analyse on {fleet.steps.host_queue} into 300 peaks", "record analysed of analysed"]
     [hash_check] = fleet.steps.bodies(WebhookKind.HASH_CHECK)
     assert hash_check["audio_hash"] == SHA256
     [completion] = fleet.steps.bodies(WebhookKind.COMPLETION)
@@ -192,7 +197,7 @@ async def test_a_duplicate_is_deleted_as_hashed_and_its_temp_files_removed(fleet
                                                                    audio_hash=SHA256))
     await handle.result()
     assert fleet.steps.calls == ["download uploads/copy.wav", f'delete uploads/copy.wav {SHA256} "e"',
-                                 f"remove temp on {fleet.steps.host_queue}"]
+                                 f"remove temp on {fleet.steps.host_queue}", "record duplicate_file_deleted of copy"]
     [completion] = fleet.steps.bodies(WebhookKind.COMPLETION)
     assert completion["result"]["status"] == "duplicate_file_deleted"
 

@@ -62,8 +62,9 @@ def describe_retention(namespace_retention: timedelta, delivery_window: timedelt
         return None
     return (f"namespace retention {_hours(namespace_retention)} is shorter than the {_hours(delivery_window)} in "
             f"which SQS can still deliver a message (queue and dead-letter queue retention): a message delivered "
-            f"after a stem's run left the namespace runs that stem again, and a succeeded stem is analysed a second "
-            f"time; set the retention to {_hours(delivery_window)} or more: temporal operator namespace update "
+            f"after a stem's run left the namespace runs that stem again unless its success record in S3 holds it "
+            f"back (S3_SUCCESS_RECORD_PREFIX), and a redelivered decision for a failed stem runs it again; set the "
+            f"retention to {_hours(delivery_window)} or more: temporal operator namespace update "
             f"--namespace <namespace> --retention {_hours(delivery_window)}")
 
 

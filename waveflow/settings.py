@@ -18,7 +18,8 @@ from waveflow.audio.waveform import analysis_temp_bytes
 from waveflow.resources import default_concurrent_analyses
 from waveflow.signing import check_secret
 
-EMPTY_MEANS_DISABLED = frozenset({"metrics_bind_address", "worker_health_bind_address", "bridge_health_bind_address"})
+EMPTY_MEANS_DISABLED = frozenset({"metrics_bind_address", "worker_health_bind_address", "bridge_health_bind_address",
+                                  "s3_success_record_prefix"})
 
 
 class Settings(BaseSettings):
@@ -56,6 +57,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_retry_horizon_seconds: float = Field(default=86400.0, gt=0)
     s3_delete_allowed_prefixes: Annotated[tuple[str, ...], NoDecode] = ()
+    s3_success_record_prefix: str = Field(default="waveflow/succeeded/", pattern=r"^$|^[A-Za-z0-9._/-]*/$")
+    """Where a stem's success is recorded (`<prefix><stemId>.json`), for the bridge to check; empty disables."""
 
     sqs_wait_time_seconds: int = Field(default=20, ge=0, le=20)
     sqs_visibility_timeout_seconds: int = Field(default=60, ge=5, le=43200)

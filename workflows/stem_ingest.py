@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         StemStatus,
     )
     from waveflow.settings import Settings
+    from waveflow.success_records import SuccessRecord
     from workflows.search_attributes import ERROR_CODE, TRACK_ID, USER_ID
     from workflows.steps import (
         ANALYSIS_HEARTBEAT,
@@ -78,6 +79,10 @@ HASH_CHECK_RUNS_LOCALLY = "hash-check-runs-as-local-activity"
 """Patch: the hash-check webhook runs as a local activity, in the workflow task that asks for it: a POST of a few
 milliseconds needs no task queue, and it saves an activity task and a workflow task. Its body is rebuilt the same
 if that workflow task is retried; the completion's is not (its timestamp is the task's), so it stays an activity."""
+
+RECORDS_SUCCESS = "records-success-in-s3"
+"""Patch: after its SUCCESS completion a stem records its success in S3 (`waveflow.success_records`), which the
+bridge checks, so a message delivered after the namespace forgot the run does not run the stem again."""
 
 TASK_ID_MEMO = "taskId"
 """Memo of a stem run: the message that started it, so that its redelivery never starts another run."""
@@ -192,10 +197,28 @@ class StemIngestWorkflow:
                               on_refused=(lambda: self._continue_if_asked(failure, delivered=False))
                               if failure else None)
         stem_completed(completion.status, _ending(completion.result), completion.processing_time)
-        if completion.status == "SUCCESS":
+        if isinstance(completion.result, AnalysisResult | DuplicateDeletedResult):
+            if workflow.patched(RECORDS_SUCCESS):
+                await self._record_success(completion.result)
             self._enter(Stage.COMPLETED)
             return StemOutcome(status=completion.status, completion=completion)
         return self._end_failed()
+
+    async def _record_success(self, result: AnalysisResult | DuplicateDeletedResult) -> None:
+        """A local activity: one marker event, no task. Without the record the stem still succeeded; only a
+        message delivered after the namespace's retention could run it again, hence an error line, not a failure."""
+        info = workflow.info()
+        audio_hash, outcome = ((result.audio_data_hash, "analysed") if isinstance(result, AnalysisResult)
+                               else (result.audio_hash, "duplicate_file_deleted"))
+        record = SuccessRecord(stemId=self._status.stem_id, workflow_id=info.workflow_id, run_id=info.run_id,
+                               filepath=self._input.request.filepath, audio_hash=audio_hash, outcome=outcome,
+                               completed_at=workflow.now())
+        try:
+            await run_activity(S3Activities.record_success, record, schedule_to_close_timeout=SHORT_STEP, local=True,
+                               summary="record the success in S3")
+        except StepFailedError as failed:
+            workflow.logger.error("the stem's success is not recorded in S3; a message for it delivered after the "
+                                  "namespace's retention would run it again: %s", failed.failure.error)
 
     def _failed(self, failure: FailureResult, started: datetime) -> CompletionPayload:
         self._status.error = failure
