@@ -133,17 +133,12 @@ class NestJsStandIn:
     def wait_for_unique(self, path: str, count: int, timeout: float = 60.0) -> dict[str, ReceivedWebhook]:
         """Until `count` distinct webhooks (by Idempotency-Key) to `path` were accepted: a copy sent again after a
         worker was killed mid-delivery does not count twice."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                unique = _by_idempotency_key(
-                    [item for item in self.received if item.path == path and item.status < 300])
-                if len(unique) >= count:
-                    return unique
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"{len(unique)} of {count} distinct webhooks to {path} after {timeout} s")
-                self._changed.wait(remaining)
+
+        def enough(received: list[ReceivedWebhook]) -> dict[str, ReceivedWebhook] | None:
+            unique = _by_idempotency_key([item for item in received if item.path == path and item.status < 300])
+            return unique if len(unique) >= count else None
+
+        return self.wait_until(enough, timeout, f"{count} distinct webhooks to {path}")
 
     def _signature_error(self, raw_body: bytes, headers: dict[str, str]) -> str | None:
         if self._verifier is None:

@@ -27,7 +27,8 @@ from temporal_client import connect
 from waveflow.settings import Settings
 from worker import running_workers
 
-STACK_FIXTURES = {"local_aws", "stack", "services", "iam_world", "embedded", "kit", "demo", "lane", "engine"}
+STACK_FIXTURES = {"local_aws", "stack", "services", "iam_world", "embedded", "kit", "demo", "lane", "engine",
+                  "chaos"}
 """Fixtures that bring up the embedded stack's outer parts (moto, WaveFlow processes, Node, a browser): a test
 that uses one is in the stack tier. The Temporal dev server alone does not: workflow logic on it is fast."""
 

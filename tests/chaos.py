@@ -1,0 +1,422 @@
+"""A seeded chaos run on the embedded stack: a workload and a fault schedule drawn from one seed, then invariants.
+
+    .venv/bin/python -m tests.chaos --seed 7 --minutes 60
+
+Two worker hosts (their S3 through the fault proxy) and two bridges run while workers and bridges are SIGKILLed
+and restarted, Temporal is stopped and restarted on its database, the webhook server is down or answers 5xx, 429
+or 401 for a while, and S3 answers 503. At the end every stem's completions (by Idempotency-Key), the originals in
+S3, the dead-letter queue and Temporal's histories are checked. The same seed gives the same workload and the same
+fault schedule (the moments faults land on the stems still depend on timing); a violation names the stem, and the
+timeline printed beside it says which faults were around.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import io
+import json
+import random
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from devstack.fault_proxy import FaultProxy
+from devstack.local_aws import LocalAws
+from devstack.nestjs_standin import NestJsStandIn
+from devstack.processes import TemporalDevServer, free_port, spawn, stop_process
+
+HASH_CHECK = "/webhook/hash-check"
+COMPLETION = "/webhook/completion"
+MIXING_COMPLETE = "/webhook/mixing-complete"
+DECISION_TIMEOUT_SECONDS = 20
+QUIET_SECONDS = 60
+"""Longer than any fault lasts and than the decision timeout: a minute with no webhook means the rest is lost."""
+MAX_EVENTS_PER_RUN = 300
+"""The bound a stem's history stays within under these faults (a clean analysed stem takes about 40)."""
+
+STEM_KINDS = ("analysed", "analysed", "analysed", "duplicate", "not_audio", "undecided", "missing_then_rerun")
+FAULT_KINDS = ("kill_worker", "kill_bridge", "restart_temporal", "webhook_down", "webhook_refusing", "s3_errors")
+
+
+@dataclass(frozen=True)
+class StemPlan:
+    stem_id: str
+    kind: str
+    envelope: str
+    """`task` (the kombu-less task JSON) or `celery` (kombu's base64 protocol-2 message)."""
+    redelivered: bool
+    twin_of: str | None = None
+    """For a duplicate: the stem whose bytes it repeats."""
+
+    @property
+    def key(self) -> str:
+        return f"uploads/chaos/{self.stem_id}.wav"
+
+    @property
+    def expected(self) -> list[str]:
+        """The completions the server must receive, in order: SUCCESS or the FAILURE's error code."""
+        return {"not_audio": ["not_audio"], "undecided": ["decision_timeout"],
+                "missing_then_rerun": ["object_not_found", "SUCCESS"]}.get(self.kind, ["SUCCESS"])
+
+
+@dataclass(frozen=True)
+class Fault:
+    at: float
+    kind: str
+    target: int
+    seconds: float
+
+
+@dataclass
+class Plan:
+    seed: int
+    stems: list[StemPlan]
+    mixes: dict[str, bool]
+    """Stage id → whether all its stems are good."""
+    poison: list[str]
+    faults: list[Fault]
+    send_over: float
+
+
+def plan(seed: int, minutes: float) -> Plan:
+    rng = random.Random(seed)
+    duration = minutes * 60
+    count = max(12, round(minutes * 12))
+    stems: list[StemPlan] = []
+    for index in range(count):
+        kind = rng.choice(STEM_KINDS)
+        originals = [stem.stem_id for stem in stems if stem.kind == "analysed"]
+        if kind == "duplicate" and not originals:
+            kind = "analysed"
+        stems.append(StemPlan(f"s{index:04d}", kind, rng.choice(("task", "celery")), rng.random() < 0.2,
+                              rng.choice(originals) if kind == "duplicate" else None))
+    mixes = {f"mix{index:03d}": rng.random() < 0.75 for index in range(max(2, round(minutes)))}
+    poison = [rng.choice(["not json at all", '{"task": "app.tasks.make_coffee", "kwargs": {}}',
+                          json.dumps({"task": "app.tasks.generate_hash_and_webhook", "kwargs": {"stemId": "../x"}})])
+              for _ in range(max(2, round(minutes / 2)))]
+    send_over = duration * 0.6
+    faults = sorted((Fault(round(rng.uniform(5, duration * 0.8), 1), rng.choice(FAULT_KINDS), rng.randrange(2),
+                           round(rng.uniform(2, 12), 1)) for _ in range(max(4, round(minutes * 3)))),
+                    key=lambda fault: fault.at)
+    return Plan(seed, stems, mixes, poison, faults, send_over)
+
+
+def audio(seed: int, seconds: float = 0.5) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.random.default_rng(seed).uniform(-0.5, 0.5, (round(seconds * 44100), 2)), 44100,
+                    format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def envelope(task: str, kwargs: dict[str, Any], message_id: str, kind: str) -> str:
+    if kind == "task":
+        return json.dumps({"task": f"app.tasks.{task}", "id": message_id, "args": [], "kwargs": kwargs})
+    body = base64.b64encode(json.dumps([[], kwargs, {"callbacks": None, "errbacks": None}]).encode()).decode()
+    message = {"body": body, "content-encoding": "utf-8", "content-type": "application/json",
+               "headers": {"lang": "py", "task": f"app.tasks.{task}", "id": message_id, "root_id": message_id},
+               "properties": {"correlation_id": message_id, "body_encoding": "base64", "delivery_tag": "x"}}
+    return base64.b64encode(json.dumps(message).encode()).decode()
+
+
+@dataclass
+class Chaos:
+    plan: Plan
+    work: Path
+    temporal: TemporalDevServer
+    aws: LocalAws
+    proxy: FaultProxy
+    standin: NestJsStandIn
+    bucket: str
+    queue_url: str
+    dlq_url: str
+    env: dict[str, str]
+    bridge_script: str
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    bridges: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    timeline: list[str] = field(default_factory=list)
+    originals: dict[str, str] = field(default_factory=dict)
+    """Key → SHA-256 of what was uploaded."""
+    contents: dict[str, bytes] = field(default_factory=dict)
+    """Stem id → its audio."""
+    awaiting_rerun: list[StemPlan] = field(default_factory=list)
+    """Stems sent before their object was uploaded, until their FAILURE comes and the server asks again."""
+    started: float = field(default_factory=time.monotonic)
+
+    def note(self, text: str) -> None:
+        self.timeline.append(f"{time.monotonic() - self.started:7.1f} s  {text}")
+
+    def worker(self, index: int) -> subprocess.Popen[bytes]:
+        env = {**self.env, "AWS_ENDPOINT_URL": self.proxy.url, "WORKER_HOST_ID": f"host-{index}",
+               "TEMP_DIR": str(self.work / f"temp-{index}")}
+        return spawn("worker.py", env, self.work / f"worker-{index}.log")
+
+    def bridge(self, index: int) -> subprocess.Popen[bytes]:
+        return spawn(self.bridge_script, self.env, self.work / f"bridge-{index}.log")
+
+    def put(self, key: str, data: bytes) -> None:
+        self.aws.s3().put_object(Bucket=self.bucket, Key=key, Body=data)
+        self.originals[key] = hashlib.sha256(data).hexdigest()
+
+    def send(self, body: str) -> None:
+        self.aws.sqs().send_message(QueueUrl=self.queue_url, MessageBody=body)
+
+    def fire(self, fault: Fault) -> None:
+        self.note(f"{fault.kind} #{fault.target} for {fault.seconds} s")
+        if fault.kind == "kill_worker":
+            self.workers[fault.target].kill()
+            self.workers[fault.target].wait()
+            time.sleep(min(fault.seconds, 3))
+            self.workers[fault.target] = self.worker(fault.target)
+        elif fault.kind == "kill_bridge":
+            self.bridges[fault.target].kill()
+            self.bridges[fault.target].wait()
+            time.sleep(min(fault.seconds, 3))
+            self.bridges[fault.target] = self.bridge(fault.target)
+        elif fault.kind == "restart_temporal":
+            self.temporal.stop()
+            time.sleep(min(fault.seconds, 5))
+            self.temporal.start()
+        elif fault.kind == "webhook_down":
+            self.standin.behaviour.unavailable.update({HASH_CHECK, COMPLETION, MIXING_COMPLETE})
+            time.sleep(fault.seconds)
+            self.standin.behaviour.unavailable.clear()
+        elif fault.kind == "webhook_refusing":
+            status = (500, 429, 401)[round(fault.seconds) % 3]
+            for path in (HASH_CHECK, COMPLETION):
+                self.standin.fail_next(path, *[status] * 3)
+        elif fault.kind == "s3_errors":
+            self.proxy.faults.get_statuses.extend([503] * round(fault.seconds))
+
+
+def run(seed: int, minutes: float, work: Path, log: Callable[[str], None] = print,
+        bridge_script: str = "sqs_bridge.py") -> list[str]:
+    """The run; returns the violations (none when every invariant holds). `bridge_script`: what the bridges run,
+    for a defect put in on purpose."""
+    the_plan = plan(seed, minutes)
+    log(f"chaos seed {seed}: {len(the_plan.stems)} stems, {len(the_plan.mixes)} mixes, {len(the_plan.poison)} poison "
+        f"messages, {len(the_plan.faults)} faults over {minutes} min")
+    temporal = TemporalDevServer(port=free_port(), ui_port=free_port(), db_file=work / "temporal.db",
+                                 log_file=work / "temporal.log").start()
+    aws = LocalAws().start()
+    proxy = FaultProxy(aws.port).start()
+    bucket = f"chaos-{seed}"
+    aws.create_bucket(bucket)
+    dlq_url = aws.create_queue(f"chaos-{seed}-dlq")
+    queue_url = aws.create_queue(f"chaos-{seed}", visibility_timeout=30, dead_letter_queue_url=dlq_url,
+                                 max_receive_count=50)
+    sqs = aws.sqs()
+    standin = NestJsStandIn(send_to_sqs=lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body)).start()
+    env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": bucket, "SQS_QUEUE_URL": queue_url,
+           "SQS_DLQ_URL": dlq_url, "WEBHOOK_URL": standin.url, "METRICS_BIND_ADDRESS": "",
+           "WORKER_HEALTH_BIND_ADDRESS": "", "BRIDGE_HEALTH_BIND_ADDRESS": "", "SQS_WAIT_TIME_SECONDS": "1",
+           "SQS_VISIBILITY_TIMEOUT_SECONDS": "10", "DEDUPE_DECISION_TIMEOUT_SECONDS": str(DECISION_TIMEOUT_SECONDS),
+           "WEBHOOK_TIMEOUT_SECONDS": "3", "LOG_LEVEL": "INFO"}
+    chaos = Chaos(the_plan, work, temporal, aws, proxy, standin, bucket, queue_url, dlq_url, env, bridge_script)
+    try:
+        chaos.workers = [chaos.worker(index) for index in range(2)]
+        chaos.bridges = [chaos.bridge(index) for index in range(2)]
+        faults = threading.Thread(target=_fire_on_time, args=(chaos,), daemon=True)
+        faults.start()
+        _send_workload(chaos)
+        faults.join()
+        _wait_for_the_end(chaos)
+        chaos.note("workload ended" if _all_ended(chaos) else "gave up waiting for the workload")
+        time.sleep(3)  # a redelivered copy in flight may still be handed over: it must change nothing
+        violations = asyncio.run(_check(chaos))
+    finally:
+        for process in chaos.bridges + chaos.workers:
+            stop_process(process)
+        standin.stop()
+        proxy.stop()
+        aws.stop()
+        temporal.stop()
+    log("fault timeline:\n" + "\n".join(chaos.timeline))
+    log("\n".join(violations) if violations else "no invariant violated")
+    return violations
+
+
+def _fire_on_time(chaos: Chaos) -> None:
+    for fault in chaos.plan.faults:
+        time.sleep(max(0.0, fault.at - (time.monotonic() - chaos.started)))
+        chaos.fire(fault)
+
+
+def _send_workload(chaos: Chaos) -> None:
+    the_plan = chaos.plan
+    rng = random.Random(the_plan.seed + 1)
+    chaos.contents = {stem.stem_id: audio(the_plan.seed * 100_000 + index)
+                      for index, stem in enumerate(the_plan.stems)}
+    contents = chaos.contents
+    for stem in the_plan.stems:
+        if stem.kind == "not_audio":
+            chaos.put(stem.key, b"\x89PNG\r\n\x1a\n" + bytes(400))
+        elif stem.kind != "missing_then_rerun":
+            chaos.put(stem.key, contents[stem.twin_of or stem.stem_id])
+        if stem.kind == "undecided":
+            chaos.standin.behaviour.undecided_stems.add(stem.stem_id)
+    mix_keys: dict[str, list[str]] = {}
+    for stage_id, good in the_plan.mixes.items():
+        keys = [f"uploads/mixes/{stage_id}/{part}.wav" for part in range(rng.randrange(2, 4))]
+        for part, key in enumerate(keys):
+            chaos.put(key, audio(the_plan.seed * 100_000 + 90_000 + part) if good or part else b"not audio at all")
+        mix_keys[stage_id] = keys
+    items: list[tuple[str, str]] = [("stem", stem.stem_id) for stem in the_plan.stems]
+    items += [("mix", stage_id) for stage_id in the_plan.mixes] + [("poison", body) for body in the_plan.poison]
+    rng.shuffle(items)
+    stems = {stem.stem_id: stem for stem in the_plan.stems}
+    gap = the_plan.send_over / len(items)
+    for what, name in items:
+        if what == "stem":
+            stem = stems[name]
+            kwargs = {"userId": "u", "trackId": "t", "stemId": stem.stem_id, "filepath": stem.key,
+                      "original_filename": f"{stem.stem_id}.wav"}
+            body = envelope("generate_hash_and_webhook", kwargs, f"hash-{stem.stem_id}-1", stem.envelope)
+            for _ in range(2 if stem.redelivered else 1):
+                chaos.send(body)
+            if stem.kind == "missing_then_rerun":
+                chaos.awaiting_rerun.append(stem)
+        elif what == "mix":
+            chaos.send(envelope("mix_stems_and_upload", {"stageId": name, "upstreamId": f"up-{name}",
+                                                          "stem_paths": mix_keys[name]}, f"mix-{name}-1", "task"))
+        else:
+            chaos.send(name)
+        time.sleep(gap)
+        _upload_and_request_again(chaos)
+
+
+def _upload_and_request_again(chaos: Chaos) -> None:
+    """The server's fresh hash request for each stem whose first run failed for want of its object."""
+    for stem in [stem for stem in chaos.awaiting_rerun if _outcomes(chaos, stem.stem_id)]:
+        chaos.awaiting_rerun.remove(stem)
+        chaos.put(stem.key, chaos.contents[stem.stem_id])
+        kwargs = {"userId": "u", "trackId": "t", "stemId": stem.stem_id, "filepath": stem.key}
+        chaos.send(envelope("generate_hash_and_webhook", kwargs, f"hash-{stem.stem_id}-2", stem.envelope))
+
+
+def _wait_for_the_end(chaos: Chaos) -> None:
+    """Until every stem and mix has its outcomes, or nothing reached the server for a minute (a lost message)."""
+    deadline = time.monotonic() + 600
+    last, quiet_since = len(chaos.standin.received), time.monotonic()
+    while not _all_ended(chaos) and time.monotonic() < deadline and time.monotonic() - quiet_since < QUIET_SECONDS:
+        time.sleep(1)
+        _upload_and_request_again(chaos)
+        if len(chaos.standin.received) != last:
+            last, quiet_since = len(chaos.standin.received), time.monotonic()
+
+
+def _outcomes(chaos: Chaos, stem_id: str) -> list[str]:
+    """The stem's distinct completions, in order: SUCCESS or the FAILURE's error code."""
+    return [item.body["status"] if item.body["status"] == "SUCCESS" else item.body["result"]["error_code"]
+            for item in chaos.standin.unique_accepted(COMPLETION).values() if item.body["stemId"] == stem_id]
+
+
+def _all_ended(chaos: Chaos) -> bool:
+    mixes = {item.body["stageId"] for item in chaos.standin.unique_accepted(MIXING_COMPLETE).values()}
+    return (all(len(_outcomes(chaos, stem.stem_id)) >= len(stem.expected) for stem in chaos.plan.stems)
+            and set(chaos.plan.mixes) <= mixes)
+
+
+async def _check(chaos: Chaos) -> list[str]:
+    violations: list[str] = []
+    the_plan = chaos.plan
+    deleted: set[str] = set()
+    for stem in the_plan.stems:
+        outcomes = _outcomes(chaos, stem.stem_id)
+        if stem.kind == "duplicate" or any(other.twin_of == stem.stem_id for other in the_plan.stems):
+            completions = [item.body for item in chaos.standin.unique_accepted(COMPLETION).values()
+                           if item.body["stemId"] == stem.stem_id]
+            if [body["status"] for body in completions] != ["SUCCESS"]:
+                violations.append(f"{stem.stem_id}: completions {outcomes}, expected one SUCCESS")
+            elif completions[0]["result"].get("status") == "duplicate_file_deleted":
+                deleted.add(stem.key)
+        elif outcomes != stem.expected:
+            violations.append(f"{stem.stem_id} ({stem.kind}): completions {outcomes}, expected {stem.expected}")
+    for group in _twin_groups(the_plan):
+        kept = [stem for stem in group if stem.key not in deleted]
+        if len(kept) != 1:
+            violations.append(f"byte-identical stems {[stem.stem_id for stem in group]}: {len(kept)} kept, not 1")
+    mixes: dict[str, list[str]] = {}
+    for item in chaos.standin.unique_accepted(MIXING_COMPLETE).values():
+        mixes.setdefault(item.body["stageId"], []).append(item.body["status"])
+    for stage_id, good in the_plan.mixes.items():
+        if mixes.get(stage_id) != ["SUCCESS" if good else "FAILURE"]:
+            violations.append(f"{stage_id}: mixing-complete {mixes.get(stage_id)}, expected one "
+                              f"{'SUCCESS' if good else 'FAILURE'}")
+    s3 = chaos.aws.s3()
+    for key, digest in chaos.originals.items():
+        try:
+            body = s3.get_object(Bucket=chaos.bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            if key not in deleted:
+                violations.append(f"{key}: deleted, but no server decision named it a duplicate")
+            continue
+        if key in deleted:
+            violations.append(f"{key}: reported deleted as a duplicate, still in S3")
+        elif hashlib.sha256(body).hexdigest() != digest:
+            violations.append(f"{key}: changed")
+    for body in _dead_letters(chaos):
+        if body not in the_plan.poison:
+            violations.append(f"a valid message in the dead-letter queue: {body[:120]}")
+    client = await Client.connect(chaos.temporal.address, data_converter=pydantic_data_converter)
+    running = "ExecutionStatus = 'Running' AND WorkflowType != 'CleanupTempFilesWorkflow'"
+    for _ in range(30):  # a run ends a moment after its last webhook
+        if not [execution async for execution in client.list_workflows(running)]:
+            break
+        await asyncio.sleep(1)
+    async for execution in client.list_workflows(running):
+        violations.append(f"{execution.id}: still running at the end")
+    async for execution in client.list_workflows():
+        events = [event async for event in client.get_workflow_handle(
+            execution.id, run_id=execution.run_id).fetch_history_events()]
+        if len(events) > MAX_EVENTS_PER_RUN:
+            violations.append(f"{execution.id}: {len(events)} history events, over {MAX_EVENTS_PER_RUN}")
+        for event in events:
+            if (event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED and
+                    event.workflow_task_failed_event_attributes.cause
+                    == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR):
+                violations.append(f"{execution.id}: non-determinism at event {event.event_id}")
+    return violations
+
+
+def _dead_letters(chaos: Chaos) -> list[str]:
+    sqs, bodies = chaos.aws.sqs(), []
+    while messages := sqs.receive_message(QueueUrl=chaos.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                          VisibilityTimeout=300).get("Messages", []):
+        bodies += [item["Body"] for item in messages]
+    return bodies
+
+
+def _twin_groups(the_plan: Plan) -> list[list[StemPlan]]:
+    groups: dict[str, list[StemPlan]] = {}
+    for stem in the_plan.stems:
+        if stem.twin_of is not None:
+            groups.setdefault(stem.twin_of, [next(item for item in the_plan.stems
+                                                  if item.stem_id == stem.twin_of)]).append(stem)
+    return list(groups.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=random.SystemRandom().randrange(1_000_000))
+    parser.add_argument("--minutes", type=float, default=3.0)
+    arguments = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix=f"waveflow-chaos-{arguments.seed}-"))
+    raise SystemExit(1 if run(arguments.seed, arguments.minutes, work) else 0)
+
+
+if __name__ == "__main__":
+    main()
