@@ -262,8 +262,8 @@ def _send_workload(chaos: Chaos) -> None:
                       for index, stem in enumerate(the_plan.stems)}
     contents = chaos.contents
     for stem in the_plan.stems:
-        if stem.kind == "not_audio":
-            chaos.put(stem.key, b"\x89PNG\r\n\x1a\n" + bytes(400))
+        if stem.kind == "not_audio":  # each its own bytes, or the server would call them duplicates
+            chaos.put(stem.key, b"\x89PNG\r\n\x1a\n" + stem.stem_id.encode() + bytes(400))
         elif stem.kind != "missing_then_rerun":
             chaos.put(stem.key, contents[stem.twin_of or stem.stem_id])
         if stem.kind == "undecided":
@@ -333,7 +333,8 @@ def _all_ended(chaos: Chaos) -> bool:
 async def _check(chaos: Chaos) -> list[str]:
     violations: list[str] = []
     the_plan = chaos.plan
-    deleted: set[str] = set()
+    deleted = {item.body["result"]["filepath"] for item in chaos.standin.unique_accepted(COMPLETION).values()
+               if item.body["status"] == "SUCCESS" and item.body["result"].get("status") == "duplicate_file_deleted"}
     for stem in the_plan.stems:
         outcomes = _outcomes(chaos, stem.stem_id)
         if stem.kind == "duplicate" or any(other.twin_of == stem.stem_id for other in the_plan.stems):
@@ -341,8 +342,8 @@ async def _check(chaos: Chaos) -> list[str]:
                            if item.body["stemId"] == stem.stem_id]
             if [body["status"] for body in completions] != ["SUCCESS"]:
                 violations.append(f"{stem.stem_id}: completions {outcomes}, expected one SUCCESS")
-            elif completions[0]["result"].get("status") == "duplicate_file_deleted":
-                deleted.add(stem.key)
+        elif stem.key in deleted:
+            violations.append(f"{stem.stem_id} ({stem.kind}): deleted as a duplicate of no other stem's bytes")
         elif outcomes != stem.expected:
             violations.append(f"{stem.stem_id} ({stem.kind}): completions {outcomes}, expected {stem.expected}")
     for group in _twin_groups(the_plan):
@@ -362,7 +363,7 @@ async def _check(chaos: Chaos) -> list[str]:
             body = s3.get_object(Bucket=chaos.bucket, Key=key)["Body"].read()
         except s3.exceptions.NoSuchKey:
             if key not in deleted:
-                violations.append(f"{key}: deleted, but no server decision named it a duplicate")
+                violations.append(f"{key}: deleted, but no completion reported it deleted as a duplicate")
             continue
         if key in deleted:
             violations.append(f"{key}: reported deleted as a duplicate, still in S3")
