@@ -57,7 +57,8 @@ class StemPlan:
     stem_id: str
     kind: str
     envelope: str
-    """`task` (the kombu-less task JSON) or `celery` (kombu's base64 protocol-2 message)."""
+    """`task` (a task envelope: task, id, kwargs), `flat` (the kwargs beside `task`) or `celery` (kombu's base64
+    protocol-2 message)."""
     redelivered: bool
     twin_of: str | None = None
     """For a duplicate: the stem whose bytes it repeats."""
@@ -102,7 +103,7 @@ def plan(seed: int, minutes: float) -> Plan:
         originals = [stem.stem_id for stem in stems if stem.kind == "analysed"]
         if kind == "duplicate" and not originals:
             kind = "analysed"
-        stems.append(StemPlan(f"s{index:04d}", kind, rng.choice(("task", "celery")), rng.random() < 0.2,
+        stems.append(StemPlan(f"s{index:04d}", kind, rng.choice(("task", "flat", "celery")), rng.random() < 0.2,
                               rng.choice(originals) if kind == "duplicate" else None))
     mixes = {f"mix{index:03d}": rng.random() < 0.75 for index in range(max(2, round(minutes)))}
     poison = [rng.choice(["not json at all", '{"task": "app.tasks.make_coffee", "kwargs": {}}',
@@ -125,6 +126,8 @@ def audio(seed: int, seconds: float = 0.5) -> bytes:
 def envelope(task: str, kwargs: dict[str, Any], message_id: str, kind: str) -> str:
     if kind == "task":
         return json.dumps({"task": f"app.tasks.{task}", "id": message_id, "args": [], "kwargs": kwargs})
+    if kind == "flat":
+        return json.dumps({"task": f"app.tasks.{task}", "id": message_id, **kwargs})
     body = base64.b64encode(json.dumps([[], kwargs, {"callbacks": None, "errbacks": None}]).encode()).decode()
     message = {"body": body, "content-encoding": "utf-8", "content-type": "application/json",
                "headers": {"lang": "py", "task": f"app.tasks.{task}", "id": message_id, "root_id": message_id},
