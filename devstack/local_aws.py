@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -23,8 +23,11 @@ def local_aws_environment(endpoint_url: str) -> dict[str, str]:
 
 @dataclass
 class LocalAws:
+    """While started, the process's AWS environment points at it; `stop` puts back what was there."""
+
     port: int = 0
     server: ThreadedMotoServer | None = None
+    replaced: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def endpoint_url(self) -> str:
@@ -35,13 +38,21 @@ class LocalAws:
         self.port = self.port or free_port()
         self.server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)
         self.server.start()
-        os.environ.update(local_aws_environment(self.endpoint_url))
+        environment = local_aws_environment(self.endpoint_url)
+        self.replaced = {name: os.environ.get(name) for name in environment}
+        os.environ.update(environment)
         return self
 
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        for name, value in self.replaced.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self.replaced = {}
 
     def s3(self) -> Any:
         return boto3.client("s3", region_name=REGION, endpoint_url=self.endpoint_url)
