@@ -156,6 +156,11 @@ class NestJsStandIn:
                 self.received.append(ReceivedWebhook(path, headers, raw_body, 401, signature_error=signature_error))
                 self._changed.notify_all()
             return 401
+        if not _is_json_object(raw_body):
+            with self._changed:
+                self.received.append(ReceivedWebhook(path, headers, raw_body, 400))
+                self._changed.notify_all()
+            return 400
         with self._changed:
             scripted = self.behaviour.statuses.get(path)
             status = 503 if path in self.behaviour.unavailable else scripted.pop(0) if scripted else 201
@@ -213,6 +218,9 @@ class NestJsStandIn:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw_body = self.rfile.read(length)
+                if len(raw_body) < length:  # the sender died mid-request: a NestJS body parser drops it unanswered
+                    self.close_connection = True
+                    return
                 status = standin._answer(self.path, raw_body, {key: value for key, value in self.headers.items()})
                 answer = json.dumps({"ok": status < 300}).encode()
                 self.send_response(status)
@@ -237,3 +245,10 @@ def _by_idempotency_key(received: list[ReceivedWebhook]) -> dict[str, ReceivedWe
     for item in received:
         unique.setdefault(item.headers.get("Idempotency-Key", str(id(item))), item)
     return unique
+
+
+def _is_json_object(raw_body: bytes) -> bool:
+    try:
+        return isinstance(json.loads(raw_body), dict)
+    except ValueError:
+        return False

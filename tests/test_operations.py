@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from devstack.processes import ROOT, TemporalDevServer, free_port, spawn, stop_process
 from tests.audio_samples import encode, sine
@@ -45,11 +46,24 @@ def aged(path: Path, minutes: float, content: bytes = b"x" * 100) -> Path:
 
 
 async def activity_pollers(client: Client, settings: Settings) -> set[str]:
-    """Identities polling the shared queue for activities now: what the cleanup's host listing sees."""
-    response = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-        namespace=client.namespace, task_queue=TaskQueue(name=settings.temporal_task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY))
+    """Identities polling the shared queue for activities now: what the cleanup's host listing sees. A busy dev
+    server may cancel the call; then nobody is seen this time."""
+    try:
+        response = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=settings.temporal_task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY), timeout=timedelta(seconds=5))
+    except RPCError as error:
+        if error.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE):
+            raise
+        return set()
     return {poller.identity for poller in response.pollers}
+
+
+async def until_polling(client: Client, settings: Settings, identity: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while identity not in await activity_pollers(client, settings):
+        assert time.monotonic() < deadline, f"{identity} not polling after {timeout} s"
+        await asyncio.sleep(0.1)
 
 
 async def test_one_cleanup_sweeps_every_host_and_keeps_what_it_must(stack: Stack, client: Client,
@@ -60,8 +74,7 @@ async def test_one_cleanup_sweeps_every_host_and_keeps_what_it_must(stack: Stack
     host_b = spawn("worker.py", {**stack.env(), "WORKER_HOST_ID": "host-b", "TEMP_DIR": str(hosts["host-b"].temp_dir)},
                    tmp_path / "host-b.log")
     async with running_workers(client, hosts["host-a"]):
-        while hosts["host-b"].host_task_queue not in await activity_pollers(client, stack.settings):
-            await asyncio.sleep(0.1)
+        await until_polling(client, stack.settings, hosts["host-b"].host_task_queue)
         files = {}
         for name, settings in hosts.items():
             root = settings.temp_dir
