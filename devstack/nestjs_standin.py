@@ -185,10 +185,10 @@ class NestJsStandIn:
             self.send_decision(hash_check)
 
     def decide(self, stem_id: str) -> None:
-        """The decision for a stem left undecided until now (`Behaviour.undecided_stems`)."""
-        [hash_check] = [item.body for item in self.unique_accepted("/webhook/hash-check").values()
-                        if item.body["stemId"] == stem_id]
-        self.send_decision(hash_check)
+        """The decision for a stem left undecided until now (`Behaviour.undecided_stems`), on its latest hash-check."""
+        hash_checks = [item.body for item in self.unique_accepted("/webhook/hash-check").values()
+                       if item.body["stemId"] == stem_id]
+        self.send_decision(hash_checks[-1])
 
     def send_decision(self, hash_check: dict[str, Any]) -> None:
         """The server's rule: a hash seen before under another stem makes this one a duplicate."""

@@ -3,6 +3,8 @@ workflow code" prescribes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -26,3 +28,10 @@ class StemIngestWorkflowWithAddedStep(StemIngestWorkflow):
         if self._with_added_step:
             workflow.upsert_memo({ADDED_STEP_MEMO: workflow.now().isoformat()})
         return await super()._analyse(downloaded, decision)
+
+
+def took_the_patch(events: list[Any]) -> bool:
+    """Whether a run's history (its events) recorded the added step's patch marker."""
+    markers = [event.marker_recorded_event_attributes.details for event in events]
+    return any(ADDED_STEP_PATCH.encode() in details["patch-data"].payloads[0].data
+               for details in markers if "patch-data" in details)

@@ -4,10 +4,11 @@
 
 Two worker hosts (their S3 through the fault proxy) and two bridges run while workers and bridges are SIGKILLed
 and restarted, Temporal is stopped and restarted on its database, the webhook server is down or answers 5xx, 429
-or 401 for a while, and S3 answers 503. At the end every stem's completions (by Idempotency-Key), the originals in
-S3, the dead-letter queue and Temporal's histories are checked. The same seed gives the same workload and the same
-fault schedule (the moments faults land on the stems still depend on timing); a violation names the stem, and the
-timeline printed beside it says which faults were around.
+or 401 for a while, S3 answers 503, and once the workers are replaced one by one by a build with a patched
+workflow (a rolling deploy). At the end every stem's completions (by Idempotency-Key), the originals in S3, the
+dead-letter queue, Temporal's histories and, after the sweep, the temp areas are checked. The same seed gives the
+same workload and the same fault schedule (the moments faults land on the stems still depend on timing); a
+violation names the stem, and the timeline printed beside it says which faults were around.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import hashlib
 import io
 import json
 import random
+import re
 import subprocess
 import tempfile
 import threading
@@ -37,7 +39,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from devstack.fault_proxy import FaultProxy
 from devstack.local_aws import LocalAws
 from devstack.nestjs_standin import NestJsStandIn
-from devstack.processes import TemporalDevServer, free_port, spawn, stop_process
+from devstack.processes import TemporalDevServer, free_port, spawn, stop_process, temporal_cli
+from tests.changed_workflow import took_the_patch
+from waveflow.tempfiles import ANY_FILE_MAX_AGE_SECONDS, TempArea
 
 HASH_CHECK = "/webhook/hash-check"
 COMPLETION = "/webhook/completion"
@@ -48,8 +52,13 @@ QUIET_SECONDS = 60
 MAX_EVENTS_PER_RUN = 300
 """The bound a stem's history stays within under these faults (a clean analysed stem takes about 40)."""
 
-STEM_KINDS = ("analysed", "analysed", "analysed", "duplicate", "not_audio", "undecided", "missing_then_rerun")
+STEM_KINDS = ("analysed", "analysed", "analysed", "duplicate", "not_audio", "undecided", "late", "cancelled",
+              "missing_then_rerun")
+UNDECIDED_KINDS = ("undecided", "late", "cancelled")
+"""Stems the server leaves undecided when their hash-check comes: for good, until their run timed out, or until the
+runner cancelled them with the CLI."""
 FAULT_KINDS = ("kill_worker", "kill_bridge", "restart_temporal", "webhook_down", "webhook_refusing", "s3_errors")
+TODAYS_WORKER, PATCHED_WORKER = "worker.py", "tests.changed_worker"
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,9 @@ class StemPlan:
     @property
     def expected(self) -> list[str]:
         """The completions the server must receive, in order: SUCCESS or the FAILURE's error code."""
-        return {"not_audio": ["not_audio"], "undecided": ["decision_timeout"],
-                "missing_then_rerun": ["object_not_found", "SUCCESS"]}.get(self.kind, ["SUCCESS"])
+        return {"not_audio": ["not_audio"], "undecided": ["decision_timeout"], "late": ["decision_timeout", "SUCCESS"],
+                "cancelled": ["cancelled"], "missing_then_rerun": ["object_not_found", "SUCCESS"]}.get(self.kind,
+                                                                                                      ["SUCCESS"])
 
 
 @dataclass(frozen=True)
@@ -110,9 +120,10 @@ def plan(seed: int, minutes: float) -> Plan:
                           json.dumps({"task": "app.tasks.generate_hash_and_webhook", "kwargs": {"stemId": "../x"}})])
               for _ in range(max(2, round(minutes / 2)))]
     send_over = duration * 0.6
-    faults = sorted((Fault(round(rng.uniform(5, duration * 0.8), 1), rng.choice(FAULT_KINDS), rng.randrange(2),
-                           round(rng.uniform(2, 12), 1)) for _ in range(max(4, round(minutes * 3)))),
-                    key=lambda fault: fault.at)
+    faults = [Fault(round(rng.uniform(5, duration * 0.8), 1), rng.choice(FAULT_KINDS), rng.randrange(2),
+                    round(rng.uniform(2, 12), 1)) for _ in range(max(4, round(minutes * 3)))]
+    faults.append(Fault(round(rng.uniform(duration * 0.2, duration * 0.5), 1), "rolling_deploy", 0, 5.0))
+    faults.sort(key=lambda fault: fault.at)
     return Plan(seed, stems, mixes, poison, faults, send_over)
 
 
@@ -149,6 +160,10 @@ class Chaos:
     env: dict[str, str]
     bridge_script: str
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    worker_scripts: list[str] = field(default_factory=lambda: [TODAYS_WORKER, TODAYS_WORKER])
+    """What each host runs: today's worker until the rolling deploy replaces it."""
+    mixed_fleet: tuple[float, float] | None = None
+    """Wall-clock start and end of the rolling deploy, while today's and the patched worker polled together."""
     bridges: list[subprocess.Popen[bytes]] = field(default_factory=list)
     timeline: list[str] = field(default_factory=list)
     originals: dict[str, str] = field(default_factory=dict)
@@ -157,6 +172,10 @@ class Chaos:
     """Stem id → its audio."""
     awaiting_rerun: list[StemPlan] = field(default_factory=list)
     """Stems sent before their object was uploaded, until their FAILURE comes and the server asks again."""
+    awaiting_late_decision: list[StemPlan] = field(default_factory=list)
+    """Stems the server decides only after their run timed out waiting."""
+    awaiting_cancel: list[StemPlan] = field(default_factory=list)
+    """Stems an operator cancels with the CLI once they wait for their decision."""
     started: float = field(default_factory=time.monotonic)
 
     def note(self, text: str) -> None:
@@ -165,7 +184,7 @@ class Chaos:
     def worker(self, index: int) -> subprocess.Popen[bytes]:
         env = {**self.env, "AWS_ENDPOINT_URL": self.proxy.url, "WORKER_HOST_ID": f"host-{index}",
                "TEMP_DIR": str(self.work / f"temp-{index}")}
-        return spawn("worker.py", env, self.work / f"worker-{index}.log")
+        return spawn(self.worker_scripts[index], env, self.work / f"worker-{index}.log")
 
     def bridge(self, index: int) -> subprocess.Popen[bytes]:
         return spawn(self.bridge_script, self.env, self.work / f"bridge-{index}.log")
@@ -203,6 +222,15 @@ class Chaos:
                 self.standin.fail_next(path, *[status] * 3)
         elif fault.kind == "s3_errors":
             self.proxy.faults.get_statuses.extend([503] * round(fault.seconds))
+        elif fault.kind == "rolling_deploy":
+            began = time.time()
+            for index in range(len(self.workers)):
+                stop_process(self.workers[index], timeout=70)  # SIGTERM: running activities get their minute
+                self.worker_scripts[index] = PATCHED_WORKER
+                self.workers[index] = self.worker(index)
+                time.sleep(fault.seconds)
+            self.mixed_fleet = (began, time.time())
+            self.note("rolling deploy done")
 
 
 def run(seed: int, minutes: float, work: Path, log: Callable[[str], None] = print,
@@ -240,6 +268,11 @@ def run(seed: int, minutes: float, work: Path, log: Callable[[str], None] = prin
         chaos.note("workload ended" if _all_ended(chaos) else "gave up waiting for the workload")
         time.sleep(3)  # a redelivered copy in flight may still be handed over: it must change nothing
         violations = asyncio.run(_check(chaos))
+        if violations:
+            asyncio.run(_explain(chaos, violations, log))
+        for process in chaos.bridges + chaos.workers:
+            stop_process(process, timeout=70)
+        violations += _check_temp_areas(chaos, log)
     finally:
         for process in chaos.bridges + chaos.workers:
             stop_process(process)
@@ -269,7 +302,7 @@ def _send_workload(chaos: Chaos) -> None:
             chaos.put(stem.key, b"\x89PNG\r\n\x1a\n" + stem.stem_id.encode() + bytes(400))
         elif stem.kind != "missing_then_rerun":
             chaos.put(stem.key, contents[stem.twin_of or stem.stem_id])
-        if stem.kind == "undecided":
+        if stem.kind in UNDECIDED_KINDS:
             chaos.standin.behaviour.undecided_stems.add(stem.stem_id)
     mix_keys: dict[str, list[str]] = {}
     for stage_id, good in the_plan.mixes.items():
@@ -292,22 +325,48 @@ def _send_workload(chaos: Chaos) -> None:
                 chaos.send(body)
             if stem.kind == "missing_then_rerun":
                 chaos.awaiting_rerun.append(stem)
+            elif stem.kind == "late":
+                chaos.awaiting_late_decision.append(stem)
+            elif stem.kind == "cancelled":
+                chaos.awaiting_cancel.append(stem)
         elif what == "mix":
             chaos.send(envelope("mix_stems_and_upload", {"stageId": name, "upstreamId": f"up-{name}",
                                                           "stem_paths": mix_keys[name]}, f"mix-{name}-1", "task"))
         else:
             chaos.send(name)
         time.sleep(gap)
-        _upload_and_request_again(chaos)
+        _follow_up(chaos)
 
 
-def _upload_and_request_again(chaos: Chaos) -> None:
-    """The server's fresh hash request for each stem whose first run failed for want of its object."""
+def _follow_up(chaos: Chaos) -> None:
+    """What the server and an operator do once a stem got where they wait for: a fresh hash request for a stem whose
+    first run failed for want of its object, a decision after the timeout, a cancel of a stem awaiting its
+    decision."""
     for stem in [stem for stem in chaos.awaiting_rerun if _outcomes(chaos, stem.stem_id)]:
         chaos.awaiting_rerun.remove(stem)
         chaos.put(stem.key, chaos.contents[stem.stem_id])
         kwargs = {"userId": "u", "trackId": "t", "stemId": stem.stem_id, "filepath": stem.key}
         chaos.send(envelope("generate_hash_and_webhook", kwargs, f"hash-{stem.stem_id}-2", stem.envelope))
+    for stem in [stem for stem in chaos.awaiting_late_decision if _outcomes(chaos, stem.stem_id)]:
+        chaos.awaiting_late_decision.remove(stem)
+        chaos.standin.decide(stem.stem_id)
+    hash_checked = {item.body["stemId"] for item in chaos.standin.unique_accepted(HASH_CHECK).values()}
+    for stem in [stem for stem in chaos.awaiting_cancel if stem.stem_id in hash_checked]:
+        if _cancel(chaos, stem):
+            chaos.awaiting_cancel.remove(stem)
+
+
+def _cancel(chaos: Chaos, stem: StemPlan) -> bool:
+    """The README's cancel command; False when it did not get through (Temporal restarting), to be tried again."""
+    command = [temporal_cli(), "workflow", "cancel", "--workflow-id", f"stem-{stem.stem_id}",
+               "--address", chaos.temporal.address]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return False
+    if done.returncode == 0:
+        chaos.note(f"cancelled stem-{stem.stem_id} by the CLI")
+    return done.returncode == 0
 
 
 def _wait_for_the_end(chaos: Chaos) -> None:
@@ -316,7 +375,7 @@ def _wait_for_the_end(chaos: Chaos) -> None:
     last, quiet_since = len(chaos.standin.received), time.monotonic()
     while not _all_ended(chaos) and time.monotonic() < deadline and time.monotonic() - quiet_since < QUIET_SECONDS:
         time.sleep(1)
-        _upload_and_request_again(chaos)
+        _follow_up(chaos)
         if len(chaos.standin.received) != last:
             last, quiet_since = len(chaos.standin.received), time.monotonic()
 
@@ -391,8 +450,51 @@ async def _check(chaos: Chaos) -> list[str]:
         for event in events:
             if (event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED and
                     event.workflow_task_failed_event_attributes.cause
-                    == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR):
+                    == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
+                    and not _patched_run_on_todays_worker(chaos, events, event.event_time.ToDatetime().timestamp())):
                 violations.append(f"{execution.id}: non-determinism at event {event.event_id}")
+    return violations
+
+
+async def _explain(chaos: Chaos, violations: list[str], log: Callable[[str], None]) -> None:
+    """For each stem or mix a violation names: the webhooks it got and each run's history, on the timeline's clock."""
+    client = await Client.connect(chaos.temporal.address, data_converter=pydantic_data_converter)
+    started = time.time() - (time.monotonic() - chaos.started)
+    for name in dict.fromkeys(re.findall(r"\b(s\d{4}|mix\d{3})\b", "\n".join(violations))):
+        lines = [(item.received_at - started, 0, f"{item.path} {item.status} {item.raw_body[:160]!r}")
+                 for item in chaos.standin.received if name.encode() in item.raw_body]
+        async for execution in client.list_workflows(f"WorkflowId = 'stem-{name}' OR WorkflowId STARTS_WITH "
+                                                     f"'mix-{name}'"):
+            async for event in client.get_workflow_handle(execution.id, run_id=execution.run_id
+                                                          ).fetch_history_events():
+                lines.append((event.event_time.ToDatetime().timestamp() - started, event.event_id,
+                              f"{execution.id} {execution.run_id[:8]} #{event.event_id} "
+                              f"{EventType.Name(event.event_type)}"))
+        log(f"{name}:\n" + "\n".join(f"{at:7.1f} s  {text}" for at, _, text in sorted(lines)))
+
+
+def _patched_run_on_todays_worker(chaos: Chaos, events: list[Any], at: float) -> bool:
+    """The one non-determinism the README expects: during the rolling deploy, a run started by the patched build
+    whose workflow task went to a worker still on today's build (retried until a patched worker takes it)."""
+    if chaos.mixed_fleet is None or not took_the_patch(events):
+        return False
+    began, ended = chaos.mixed_fleet
+    return began <= at <= ended + 5
+
+
+def _check_temp_areas(chaos: Chaos, log: Callable[[str], None]) -> list[str]:
+    """With every run ended and the workers stopped, the sweep as it runs two hours later leaves each area empty:
+    what is left then was leased for good or is not WaveFlow's to remove. The files it removes are the partial
+    ones of attempts cut off by a SIGKILL."""
+    violations = []
+    for index in range(len(chaos.workers)):
+        area = TempArea(chaos.work / f"temp-{index}")
+        report = area.sweep(now=time.time() + ANY_FILE_MAX_AGE_SECONDS + 60)
+        log(f"host-{index}: the sweep removed {report.removed_files} files left by killed attempts "
+            f"({report.removed_bytes} bytes)")
+        left = sorted(path.name for path in area.root.iterdir()) if area.root.is_dir() else []
+        if left:
+            violations.append(f"host-{index}: temp area not empty after the sweep: {left[:10]}")
     return violations
 
 

@@ -7,14 +7,13 @@ import asyncio
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from devstack.processes import ROOT, TemporalDevServer, spawn, stop_process
 from tests.audio_samples import encode, sine
-from tests.changed_workflow import ADDED_STEP_MEMO, ADDED_STEP_PATCH
+from tests.changed_workflow import ADDED_STEP_MEMO, ADDED_STEP_PATCH, took_the_patch
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, cli_env, hash_request, webhooks
 from waveflow.contract import DedupeDecision
 from workflows.stem_ingest import StemIngestWorkflow
@@ -94,12 +93,6 @@ async def test_workers_replaced_by_a_changed_workflow_keep_old_stems_on_their_pa
             assert len(patched) == 1 and modified == 1 and ADDED_STEP_MEMO in memo, f"{stem_id} took the old path"
     assert "Nondeterminism" not in (tmp_path / "tomorrow.log").read_text()
     assert json.loads(completions[0].raw_body)["result"]["num_peaks"] == 100
-
-
-def took_the_patch(events: list[Any]) -> bool:
-    markers = [event.marker_recorded_event_attributes.details for event in events]
-    return any(ADDED_STEP_PATCH.encode() in details["patch-data"].payloads[0].data
-               for details in markers if "patch-data" in details)
 
 
 async def test_a_mixed_fleet_and_a_rollback_leave_no_stem_stuck(stack: Stack, client: Client, tmp_path: Path) -> None:
