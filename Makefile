@@ -20,8 +20,10 @@ run: install
 	$(PY) -m devstack.demo
 
 # Both tiers: the fast one (domain, parsing, audio engine, replay, workflow logic on the dev server) and the stack.
+# One pytest worker per core, each with a stack of its own; a module whose tests share a costly fixture (an image,
+# an installed kit) stays on one worker (its xdist_group).
 test: install
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadgroup --durations=15
 
 test-fast: install
 	$(PY) -m pytest -q -m "not stack"

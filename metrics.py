@@ -7,12 +7,14 @@ so the names given to the SDK's meter carry none), durations are `_seconds` hist
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import Enum as PrometheusEnum
 from temporalio import activity, workflow
+from temporalio.common import MetricMeter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from waveflow.settings import Settings
@@ -54,6 +56,14 @@ def stem_completed(status: str, ending: str, seconds: float) -> None:
     ).record(seconds, {"outcome": ending})
 
 
+def temp_disk_gauges(meter: MetricMeter, budget_bytes: int) -> Callable[[int], None]:
+    """The worker's temp area: its budget once, and a setter for the bytes in use (reserved or on disk)."""
+    meter.create_gauge("waveflow_temp_disk_budget_bytes", "TEMP_BUDGET_MB of this host, in bytes").set(budget_bytes)
+    used = meter.create_gauge("waveflow_temp_disk_used_bytes",
+                              "Temp disk this host's reservations and files take now, in bytes")
+    return used.set
+
+
 def mix_completed(status: str) -> None:
     """From the mix workflow, once its webhook was delivered."""
     workflow.metric_meter().create_counter("waveflow_mixes_completed", "Mixdowns that ended, by outcome").add(
@@ -86,6 +96,9 @@ class BridgeMetrics:
         self.handover_seconds = Histogram("waveflow_bridge_handover_seconds",
                                           "Time from a message's receipt to Temporal's acceptance",
                                           registry=self.registry)
+        self.oldest_message_age = Gauge("waveflow_bridge_oldest_message_age_seconds",
+                                        "Age (since SQS accepted it) of the oldest message in the last batch "
+                                        "received; 0 after an empty receive", registry=self.registry)
         self.dead_letter_depth = Gauge("waveflow_bridge_dead_letter_queue_messages",
                                        "Messages in SQS_DLQ_URL (ApproximateNumberOfMessages), read at each scrape; "
                                        "NaN when unknown", registry=self.registry)

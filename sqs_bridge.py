@@ -86,6 +86,8 @@ class Received:
     body: str
     receive_count: int
     trace_context: dict[str, str]
+    sent_at: float
+    """When SQS accepted it, in seconds since the epoch."""
 
 
 def rpc_timeout(settings: Settings) -> timedelta:
@@ -234,12 +236,16 @@ class SqsBridge:
             MaxNumberOfMessages=1 if self._cautious else BATCH_SIZE,
             WaitTimeSeconds=self._settings.sqs_wait_time_seconds,
             VisibilityTimeout=self._settings.sqs_visibility_timeout_seconds,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"], MessageAttributeNames=TRACE_ATTRIBUTES)
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+            MessageAttributeNames=TRACE_ATTRIBUTES)
+        now = time.time()
         batch = [Received(item["ReceiptHandle"], item["MessageId"], item.get("Body", ""),
                           int(item.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
                           {name: value["StringValue"] for name, value in item.get("MessageAttributes", {}).items()
-                           if name in TRACE_ATTRIBUTES and "StringValue" in value})
+                           if name in TRACE_ATTRIBUTES and "StringValue" in value},
+                          int(item.get("Attributes", {}).get("SentTimestamp", now * 1000)) / 1000)
                  for item in response.get("Messages", [])]
+        self.metrics.oldest_message_age.set(max((now - message.sent_at for message in batch), default=0.0))
         if not batch:
             return 0
         self.metrics.received.inc(len(batch))

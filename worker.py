@@ -29,6 +29,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -40,7 +41,7 @@ from activities.mixing import MixingActivities
 from activities.s3 import S3Activities
 from activities.temp import TempActivities
 from activities.webhooks import WebhookActivities
-from metrics import worker_runtime
+from metrics import temp_disk_gauges, worker_runtime
 from temporal_client import (
     NamespaceNotReadyError,
     check_reachable,
@@ -61,6 +62,7 @@ from workflows.stem_ingest import StemIngestWorkflow, tell_stems_about_their_hos
 log = logging.getLogger("waveflow.worker")
 GRACEFUL_SHUTDOWN = timedelta(seconds=60)
 HEALTH_PROBE_EVERY = timedelta(seconds=5)
+TEMP_GAUGE_EVERY = timedelta(seconds=15)
 CLEANUP_EVERY = timedelta(minutes=30)
 
 
@@ -132,12 +134,22 @@ async def running_workers(client: Client, settings: Settings,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, identity=settings.host_task_queue,
         )
         tasks = [asyncio.create_task(worker.run()) for worker in (shared, own_host)]
+        gauging = asyncio.create_task(_gauge_temp_disk(client, temp_area, settings.temp_budget_bytes))
         try:
             yield [shared, own_host]
         finally:
+            gauging.cancel()
             await asyncio.gather(shared.shutdown(), own_host.shutdown())
-            await asyncio.gather(*tasks, warming, return_exceptions=True)
+            await asyncio.gather(*tasks, warming, gauging, return_exceptions=True)
             executor.shutdown(wait=True)
+
+
+async def _gauge_temp_disk(client: Client, temp_area: TempArea, budget_bytes: int) -> None:
+    runtime = client.service_client.config.runtime or Runtime.default()
+    set_used = temp_disk_gauges(runtime.metric_meter, budget_bytes)
+    while True:
+        set_used(await asyncio.to_thread(temp_area.used_bytes))
+        await asyncio.sleep(TEMP_GAUGE_EVERY.total_seconds())
 
 
 class WorkerHealth:

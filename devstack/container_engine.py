@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.processes import ROOT
+from devstack.processes import ROOT, one_at_a_time
 
 ENGINE_PACKAGES = ("docker.io", "debootstrap")
 BASE_IMAGE = "waveflow-base:bookworm"
@@ -60,13 +60,14 @@ def install_engine_tools(timeout: float = 600.0) -> None:
         raise EngineUnavailable(f"dockerd or debootstrap is missing; installing {' '.join(ENGINE_PACKAGES)} "
                                 "needs root and apt-get")
     environment = {**os.environ, "PATH": tool_path(), "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-q"],
-                    ["apt-get", "install", "-y", "-q", "--no-install-recommends", *ENGINE_PACKAGES]):
-        try:
-            subprocess.run(command, env=environment, capture_output=True, text=True, check=True, timeout=timeout)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-            raise EngineUnavailable(f"`{' '.join(command)}` failed:\n{output_tail(error.stdout)}\n"
-                                    f"{output_tail(error.stderr)}") from error
+    with one_at_a_time("apt"):
+        for command in (["apt-get", "update", "-q"],
+                        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *ENGINE_PACKAGES]):
+            try:
+                subprocess.run(command, env=environment, capture_output=True, text=True, check=True, timeout=timeout)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+                raise EngineUnavailable(f"`{' '.join(command)}` failed:\n{output_tail(error.stdout)}\n"
+                                        f"{output_tail(error.stderr)}") from error
 
 
 def debian_mirror(sources: Path = Path("/etc/apt")) -> str:

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from devstack.processes import ROOT
+from devstack.processes import ROOT, one_at_a_time
 
 NODE_CACHE = ROOT / ".devstack" / "node"
 BUILD_OUTPUTS = {"node_modules", "dist"}
@@ -28,10 +28,11 @@ def apt_install(*packages: str) -> None:
     """Debian packages, when this process may install them (root, apt-get present); raises why not otherwise."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise ToolUnavailableError(f"{', '.join(packages)} missing and not installable here (needs root and apt-get)")
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *packages]):
-        done = run(command, ROOT, timeout=900, DEBIAN_FRONTEND="noninteractive")
-        if done.returncode != 0:
-            raise ToolUnavailableError(f"`{' '.join(command)}` failed: {done.stderr[-500:]}")
+    with one_at_a_time("apt"):
+        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *packages]):
+            done = run(command, ROOT, timeout=900, DEBIAN_FRONTEND="noninteractive")
+            if done.returncode != 0:
+                raise ToolUnavailableError(f"`{' '.join(command)}` failed: {done.stderr[-500:]}")
 
 
 def ensure_npm(*, install: bool) -> str:
@@ -47,7 +48,11 @@ def ensure_npm(*, install: bool) -> str:
 def installed_copy(source: Path, name: str, *, install_npm: bool = False) -> Path:
     """A copy of the package at `source` with its dependencies installed; sources are copied afresh each time."""
     npm = ensure_npm(install=install_npm)
-    target = NODE_CACHE / name
+    with one_at_a_time(f"npm-{name}"):
+        return _installed_copy(npm, source, NODE_CACHE / name)
+
+
+def _installed_copy(npm: str, source: Path, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for entry in target.iterdir():
         if entry.name not in BUILD_OUTPUTS and not entry.name.startswith(".lock-"):

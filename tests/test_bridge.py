@@ -187,3 +187,15 @@ async def test_a_stem_message_waits_while_s3_cannot_say_whether_the_stem_succeed
     assert await SqsBridge(settings, client, make_sqs_client(settings), make_s3_client(settings)).poll_once() == 1
     assert stack.queue_depth() == 0
     await client.get_workflow_handle("stem-unchecked").describe()
+
+
+async def test_the_oldest_message_age_is_its_time_in_sqs_and_zero_after_an_empty_receive(
+        stack: Stack, client: Client) -> None:
+    stack.send("a message that waited")
+    await asyncio.sleep(2)
+    bridge = SqsBridge(stack.settings, client, make_sqs_client(stack.settings), make_s3_client(stack.settings))
+    age = "waveflow_bridge_oldest_message_age_seconds"
+    assert await bridge.poll_once() == 1
+    assert 2 <= bridge.metrics.registry.get_sample_value(age) < 30
+    assert await bridge.poll_once() == 0  # the message is invisible while its visibility timeout runs
+    assert bridge.metrics.registry.get_sample_value(age) == 0

@@ -11,6 +11,8 @@ import pytest
 
 from tests.chaos import plan, run
 
+pytestmark = pytest.mark.xdist_group("chaos")  # one chaos run at a time, each needs the cores
+
 
 @pytest.fixture
 def chaos(tmp_path: Path) -> Iterator[Path]:

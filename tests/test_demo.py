@@ -20,6 +20,8 @@ from devstack.processes import ROOT
 from devstack.waveform_page import CANVAS_HEIGHT, CANVAS_WIDTH
 from tests.installed_tools import chromium
 
+pytestmark = pytest.mark.xdist_group("demo")  # its tests share the demo's one run
+
 
 @pytest.fixture(scope="module")
 def demo() -> subprocess.CompletedProcess[str]:

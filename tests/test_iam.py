@@ -34,6 +34,8 @@ from waveflow.settings import Settings
 from waveflow.tempfiles import TempArea
 from workflows.maintenance import HealthCheckWorkflow
 
+pytestmark = pytest.mark.xdist_group("iam")  # its tests share one IAM-enforcing moto
+
 AUDIO = encode(sine(0.5))
 
 

@@ -30,6 +30,8 @@ from devstack.processes import LOOPBACK, TemporalDevServer, free_port
 from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request
 
+pytestmark = pytest.mark.xdist_group("image")  # its tests share one engine and one built image
+
 IMAGE = "waveflow:test"
 NON_ROOT_UID = 10001
 # Setup (apt install, debootstrap, the build) counts toward the first test's timeout.

@@ -29,6 +29,8 @@ from tests.installed_tools import installed_package
 from tests.test_mixing import MIXING_COMPLETE, mix_message
 from waveflow.signing import new_secret, signature_headers
 
+pytestmark = pytest.mark.xdist_group("nestjs_kit")  # its tests share one installed NestJS kit
+
 KIT = ROOT / "examples" / "nestjs"
 
 

@@ -52,6 +52,8 @@ from waveflow.contract import MixRequest
 from waveflow.signing import new_secret
 from workflows.mix_stems import mix_workflow_id
 
+pytestmark = pytest.mark.xdist_group("production_profile")  # its tests share one production-profile lane
+
 COMPLETED, FAILED, CANCELED = (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.FAILED,
                                WorkflowExecutionStatus.CANCELED)
 NOT_AUDIO = b"ID,title\n1,this is a spreadsheet export, not a recording\n" * 64
