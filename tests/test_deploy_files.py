@@ -148,3 +148,24 @@ def test_each_process_runs_under_its_own_identity_as_the_image_user() -> None:
         pod = find("Deployment", deployment)["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == deployment
         assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] == 10001
+
+
+@pytest.mark.parametrize(("deployment", "variable"), [("waveflow-worker", "METRICS_BIND_ADDRESS"),
+                                                      ("waveflow-bridge", "BRIDGE_HEALTH_BIND_ADDRESS")])
+def test_each_pod_monitor_scrapes_the_port_its_process_serves_metrics_on(deployment: str, variable: str) -> None:
+    [monitor] = [item for item in load_all(KUBERNETES / "monitoring" / "podmonitors.yaml")
+                 if item["metadata"]["name"] == deployment]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["kind"] == "PodMonitor"
+    pod_labels = find("Deployment", deployment)["spec"]["template"]["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    others = [item for item in manifests() if item["kind"] == "Deployment" and item["metadata"]["name"] != deployment]
+    assert not any(monitor["spec"]["selector"]["matchLabels"].items()
+                   <= other["spec"]["template"]["metadata"]["labels"].items() for other in others)
+    [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+    spec = container(deployment)
+    ports = {item["name"]: item["containerPort"] for item in spec["ports"]}
+    env = {item["name"]: item.get("value") for item in spec["env"]}
+    assert endpoint["path"] == "/metrics" and env[variable] == f"0.0.0.0:{ports[endpoint['port']]}"
+    kustomization = yaml.safe_load((KUBERNETES / "monitoring" / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert kustomization["resources"] == ["podmonitors.yaml"]
+    assert kustomization["namespace"] == yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())["namespace"]

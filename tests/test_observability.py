@@ -74,11 +74,24 @@ def test_alert_rules_fire_when_they_should_and_every_query_is_valid_promql(tmp_p
                for case in test["alert_rule_test"]}
     assert alerts == covered, f"alerts without a promtool test: {sorted(alerts - covered)}"
     # promtool has no check for a bare query: the dashboard's, as recording rules, are checked as rules are.
+    # The variables as "All" selects them.
+    queries = [expr.replace("$namespace", ".*").replace("$pod", ".*") for expr in dashboard_expressions()]
     panels = {"groups": [{"name": "dashboard", "rules": [{"record": f"waveflow:dashboard:{index}", "expr": expr}
-                                                          for index, expr in enumerate(dashboard_expressions())]}]}
+                                                          for index, expr in enumerate(queries)]}]}
     (tmp_path / "dashboard-rules.yml").write_text(yaml.safe_dump(panels))
     checked = run([tool, "check", "rules", str(tmp_path / "dashboard-rules.yml")], tmp_path)
     assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr[-2000:]
+
+
+def test_every_dashboard_query_follows_the_namespace_and_pod_picked() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert {variable["name"] for variable in dashboard["templating"]["list"]} >= {"namespace", "pod"}
+    for expr in dashboard_expressions():
+        without_grouping = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", expr)
+        selectors = re.findall(r"\b(?:waveflow|temporal)_[a-z0-9_]+(\{[^}]*\})?(?![a-z0-9_])", without_grouping)
+        unfiltered = [found for found in selectors if 'namespace=~"$namespace"' not in found
+                      or 'pod=~"$pod"' not in found]
+        assert selectors and not unfiltered, expr
 
 
 def referenced_metrics(expression: str) -> set[str]:
