@@ -4,22 +4,36 @@ standard `OTEL_*` variables say where."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import grpc
 import pytest
 from opentelemetry import trace
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import (
+    TraceServiceServicer,
+    add_TraceServiceServicer_to_server,
+)
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 
-from devstack.processes import LoopbackHttpServer, spawn, stop_process
+from devstack.processes import LOOPBACK, LoopbackHttpServer, spawn, stop_process
 from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, webhooks
+from waveflow.tracing import TracingConfigError, exporter_from
 
 
 @pytest.fixture
@@ -84,24 +98,45 @@ async def test_one_connected_trace_per_stem(spans: InMemorySpanExporter, service
     assert trace_of_stem["traced-a"] != trace_of_stem["traced-b"]
 
 
-class OtlpCollector:
-    """Receives OTLP/HTTP trace exports: (service name, span name, trace id, span id, parent span id) per span."""
+@dataclass(frozen=True)
+class ExportedSpan:
+    service: str
+    name: str
+    trace_id: bytes
+    span_id: bytes
+    parent_span_id: bytes
 
-    def __init__(self) -> None:
-        self.spans: list[tuple[str, str, bytes, bytes, bytes]] = []
+
+class OtlpCollector:
+    """Receives OTLP trace exports over gRPC or over HTTP (protobuf), as a collector's two receivers do."""
+
+    def __init__(self, protocol: str) -> None:
+        self.protocol = protocol
+        self.spans: list[ExportedSpan] = []
         self._changed = threading.Condition()
+        self._grpc: grpc.Server | None = None
+        self._http: LoopbackHttpServer | None = None
+
+    def start(self) -> str:
+        """Starts the receiver; returns the endpoint for OTEL_EXPORTER_OTLP_ENDPOINT."""
         collector = self
+        if self.protocol == "grpc":
+
+            class TraceService(TraceServiceServicer):
+                def Export(self, request: ExportTraceServiceRequest, context: object) -> ExportTraceServiceResponse:
+                    collector.take(request)
+                    return ExportTraceServiceResponse()
+
+            self._grpc = grpc.server(ThreadPoolExecutor(max_workers=2))
+            add_TraceServiceServicer_to_server(TraceService(), self._grpc)
+            port = self._grpc.add_insecure_port(f"{LOOPBACK}:0")
+            self._grpc.start()
+            return f"http://{LOOPBACK}:{port}"
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                request = ExportTraceServiceRequest.FromString(self.rfile.read(int(self.headers["Content-Length"])))
-                with collector._changed:
-                    for resource_spans in request.resource_spans:
-                        service = next(attribute.value.string_value for attribute in resource_spans.resource.attributes
-                                       if attribute.key == "service.name")
-                        collector.spans += [(service, span.name, span.trace_id, span.span_id, span.parent_span_id)
-                                            for scope in resource_spans.scope_spans for span in scope.spans]
-                    collector._changed.notify_all()
+                collector.take(ExportTraceServiceRequest.FromString(
+                    self.rfile.read(int(self.headers["Content-Length"]))))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -109,38 +144,106 @@ class OtlpCollector:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        self.server = LoopbackHttpServer(Handler, "otlp-collector")
+        self._http = LoopbackHttpServer(Handler, "otlp-collector")
+        self._http.start()
+        return self._http.base_url
+
+    def stop(self) -> None:
+        if self._grpc is not None:
+            self._grpc.stop(grace=None)
+        if self._http is not None:
+            self._http.stop()
+
+    def take(self, request: ExportTraceServiceRequest) -> None:
+        with self._changed:
+            for resource_spans in request.resource_spans:
+                service = next(attribute.value.string_value for attribute in resource_spans.resource.attributes
+                               if attribute.key == "service.name")
+                self.spans += [ExportedSpan(service, span.name, span.trace_id, span.span_id, span.parent_span_id)
+                               for scope in resource_spans.scope_spans for span in scope.spans]
+            self._changed.notify_all()
 
     def wait_until(self, condition: Callable[[], bool], timeout: float = 60.0) -> None:
         with self._changed:
             if not self._changed.wait_for(condition, timeout):
-                raise TimeoutError(f"spans so far: {[(span[0], span[1]) for span in self.spans]}")
+                raise TimeoutError(f"spans so far: {[(span.service, span.name) for span in self.spans]}")
 
 
-def test_worker_and_bridge_export_one_trace_over_otlp(stack: Stack, tmp_path: Path) -> None:
-    collector = OtlpCollector()
-    collector.server.start()
-    env = {**stack.env(), "OTEL_EXPORTER_OTLP_ENDPOINT": collector.server.base_url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
-    stack.put("uploads/exported.wav", encode(sine(0.3)))
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_worker_and_bridge_export_one_trace_over_otlp(protocol: str, stack: Stack, tmp_path: Path) -> None:
+    """S3 and SQS calls and the webhook POST are spans of the stem's trace; log lines carry its ids."""
+    collector = OtlpCollector(protocol)
+    good, text = f"exported-{protocol.split('/')[0]}", f"exported-text-{protocol.split('/')[0]}"
+    env = {**stack.env(), "OTEL_EXPORTER_OTLP_ENDPOINT": collector.start(), "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+           "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    stack.put(f"uploads/{good}.wav", encode(sine(0.3)))
+    stack.put(f"uploads/{text}.wav", b"words, not audio" * 20)
     worker = spawn("worker.py", env, tmp_path / "worker.log")
     bridge = spawn("sqs_bridge.py", env, tmp_path / "bridge.log")
     try:
-        stack.send(hash_request("exported", "uploads/exported.wav"))
-        [completion] = stack.standin.wait_for(COMPLETION, 1, timeout=60)
+        stack.send(hash_request(good, f"uploads/{good}.wav"))
+        stack.send(hash_request(text, f"uploads/{text}.wav"))
+        completions = {item.body["stemId"]: item for item in stack.standin.wait_for(COMPLETION, 2, timeout=60)}
+        completion = completions[good]
         trace_id, parent = trace_parent_ids(completion.headers["traceparent"])
         trace_bytes, parent_bytes = trace_id.to_bytes(16, "big"), parent.to_bytes(8, "big")
 
+        def in_trace() -> dict[bytes, ExportedSpan]:
+            return {span.span_id: span for span in collector.spans if span.trace_id == trace_bytes}
+
         def whole_trace_exported() -> bool:
-            in_trace = {(span[0], span[1]) for span in collector.spans if span[2] == trace_bytes}
-            sent_by = [span for span in collector.spans if span[3] == parent_bytes]
-            return ("waveflow-bridge", "receive SQS message") in in_trace and bool(sent_by) and {
-                ("waveflow-worker", "RunWorkflow:StemIngestWorkflow"),
-                ("waveflow-worker", "RunActivity:analyse_audio")} <= in_trace
+            names = {(span.service, span.name) for span in in_trace().values()}
+            return parent_bytes in in_trace() and {
+                ("waveflow-bridge", "receive SQS message"), ("waveflow-worker", "RunWorkflow:StemIngestWorkflow"),
+                ("waveflow-worker", "RunActivity:analyse_audio"), ("waveflow-worker", "S3.GetObject"),
+                ("waveflow-worker", "S3.PutObject")} <= names
 
         collector.wait_until(whole_trace_exported)
     finally:
         stop_process(bridge)
         stop_process(worker)
-        collector.server.stop()
-    [sender] = [span for span in collector.spans if span[3] == parent_bytes]
-    assert sender[:3] == ("waveflow-worker", "RunActivity:send_webhook", trace_bytes)
+        collector.stop()
+    spans = in_trace()
+    post = spans[parent_bytes]  # the webhook's traceparent names the HTTP client span that sent it
+    assert (post.service, post.name) == ("waveflow-worker", "POST")
+    assert spans[post.parent_span_id].name == "RunActivity:send_webhook"
+    s3_calls = [span for span in spans.values() if span.name.startswith("S3.")]
+    # The worker's inside its activities; the bridge's success-record lookup inside the message's receive.
+    assert {spans[span.parent_span_id].name for span in s3_calls} <= {
+        "receive SQS message", "RunActivity:download_and_hash", "RunActivity:analyse_audio",
+        "RunActivity:record_success"}, s3_calls
+    sqs_calls = [span for span in collector.spans if span.service == "waveflow-bridge" and span.name.startswith("SQS.")]
+    assert {"SQS.ReceiveMessage", "SQS.DeleteMessageBatch"} <= {span.name for span in sqs_calls}
+    # A line logged inside a trace names it: the not-audio stem's one WARNING, from inside its analysis.
+    failed_trace, _ = trace_parent_ids(completions[text].headers["traceparent"])
+    lines = [json.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines() if line.startswith("{")]
+    [warning] = [line for line in lines if line.get("stemId") == text and line["level"] == "WARNING"]
+    assert warning["trace_id"] == failed_trace.to_bytes(16, "big").hex(), warning
+    assert any(span.span_id.hex() == warning["span_id"] and span.name == "RunActivity:analyse_audio"
+               for span in collector.spans), warning
+
+
+@pytest.mark.parametrize(("environ", "exporter"), [
+    ({}, None),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, HttpSpanExporter),
+    ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, HttpSpanExporter),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+     GrpcSpanExporter),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+      "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}, GrpcSpanExporter),
+    ({"OTEL_TRACES_EXPORTER": "otlp"}, HttpSpanExporter),
+    ({"OTEL_TRACES_EXPORTER": "console"}, ConsoleSpanExporter),
+    ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, None),
+    ({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, None),
+])
+def test_the_standard_variables_choose_the_exporter(environ: dict[str, str], exporter: type | None) -> None:
+    chosen = exporter_from(environ)
+    assert (None if chosen is None else type(chosen)) is exporter
+
+
+@pytest.mark.parametrize("environ", [{"OTEL_TRACES_EXPORTER": "zipkin"},
+                                     {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+                                      "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}])
+def test_an_exporter_or_protocol_waveflow_lacks_is_named(environ: dict[str, str]) -> None:
+    with pytest.raises(TracingConfigError, match="WaveFlow"):
+        exporter_from(environ)

@@ -1,4 +1,5 @@
-"""Logs as one JSON object per line, carrying the stem id and workflow id, with secrets scrubbed."""
+"""Logs as one JSON object per line, carrying the stem id and workflow id (and, inside a trace, its trace and span
+ids), with secrets scrubbed."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import sys
 from typing import Any
 
+from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
 _CREDENTIALS_IN_URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+:[^/@\s]+@")
@@ -23,6 +25,10 @@ class WaveFlowJsonFormatter(JsonFormatter):
         log_record["level"] = record.levelname
         log_record["logger"] = record.name
         log_record["message"] = scrub(str(log_record.get("message", "")))
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:  # joins the line to its trace in a tracing backend
+            log_record["trace_id"] = format(span.trace_id, "032x")
+            log_record["span_id"] = format(span.span_id, "016x")
         for key in _TEMPORAL_CONTEXT:
             context = log_record.pop(key, None)
             if isinstance(context, dict):

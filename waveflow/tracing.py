@@ -1,34 +1,68 @@
-"""OpenTelemetry tracing: exported over OTLP/HTTP when the standard `OTEL_*` variables ask for it, off otherwise.
+"""OpenTelemetry tracing, configured by the standard `OTEL_*` variables as every OpenTelemetry SDK reads them.
 
-The OTLP exporter reads its own endpoint, headers and protocol from `OTEL_EXPORTER_OTLP_*`; the service name
-comes from `OTEL_SERVICE_NAME` (default: the process's role). With no endpoint set, or `OTEL_SDK_DISABLED=true`,
-no provider is installed and every span is a no-op.
+Tracing is on when an OTLP endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`)
+or `OTEL_TRACES_EXPORTER` names an exporter; off with `OTEL_TRACES_EXPORTER=none` or `OTEL_SDK_DISABLED=true`, and
+then every span is a no-op. `OTEL_TRACES_EXPORTER` is `otlp` (the default) or `console`; the OTLP protocol is
+`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` or `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf` (the default, port 4318)
+or `grpc` (port 4317). The exporters read their own endpoint, headers, certificates and timeout; the SDK reads
+the sampler (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`) and the batch settings (`OTEL_BSP_*`). The service
+name is `OTEL_SERVICE_NAME`, by default the process's role; `OTEL_RESOURCE_ATTRIBUTES` adds to the resource.
+
+Beside the spans the Temporal interceptor makes (workflow, activities), every S3 and SQS call (botocore) and every
+webhook POST (httpx) is a span of its own.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+PROTOCOLS = {"grpc": GrpcSpanExporter, "http/protobuf": HttpSpanExporter}
 
 
-def tracing_requested() -> bool:
-    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
-        return False
-    return any(os.environ.get(name) for name in ENDPOINT_VARIABLES)
+class TracingConfigError(ValueError):
+    """An `OTEL_*` variable names an exporter or protocol this service does not have."""
+
+
+def exporter_from(environ: Mapping[str, str]) -> SpanExporter | None:
+    """The span exporter the variables ask for; None when tracing is off."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    named = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if named == "none" or (not named and not any(environ.get(name) for name in ENDPOINT_VARIABLES)):
+        return None
+    if named == "console":
+        return ConsoleSpanExporter()
+    if named not in ("", "otlp"):
+        raise TracingConfigError(f"OTEL_TRACES_EXPORTER={named!r}: WaveFlow exports to otlp, console or none")
+    protocol = (environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+                or "http/protobuf").strip().lower()
+    if protocol not in PROTOCOLS:
+        raise TracingConfigError(f"OTLP protocol {protocol!r}: WaveFlow speaks {' or '.join(PROTOCOLS)}")
+    return PROTOCOLS[protocol]()
 
 
 def configure_tracing(default_service_name: str) -> None:
-    """Installs the global tracer provider with an OTLP/HTTP exporter (flushed at exit by the provider)."""
-    if not tracing_requested():
+    """Installs the global tracer provider (flushed at exit) and the S3, SQS and webhook client spans."""
+    try:
+        exporter = exporter_from(os.environ)
+    except TracingConfigError as error:
+        raise SystemExit(f"waveflow: invalid environment: {error}") from None
+    if exporter is None:
         return
-    service_name = os.environ.get("OTEL_SERVICE_NAME") or default_service_name
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or default_service_name})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    BotocoreInstrumentor().instrument(tracer_provider=provider)
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
