@@ -9,7 +9,7 @@ Two passes, because the gain rule needs the mix's peak before the first sample c
    and written as WAV or FLAC; the same pass builds the waveform (the Celery worker's peaks, audiowaveform
    pixels, `.dat`).
 
-The integrated loudness (EBU R128, libebur128) is measured in pass 1, beside the decoding threads.
+The integrated loudness (EBU R128, FFmpeg's `ebur128` filter) is measured in pass 1, beside the decoding threads.
 
 Memory is one block per stem plus the resampler's state, whatever the stems' length.
 """
@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import pyebur128
 import soundfile
 import soxr
 
@@ -34,6 +33,7 @@ from waveflow.audio.analysis import LengthLimit, check_decoded_length, clock, mo
 from waveflow.audio.buckets import BoundedPixels, FixedWidthBuckets, ProportionalBuckets
 from waveflow.audio.decode import BLOCK_FRAMES, DecodedAudio, open_audio
 from waveflow.audio.formats import AudioFormat, check_declared_length, detect_format
+from waveflow.audio.loudness import LoudnessMeter
 from waveflow.audio.waveform import DatWriter, detail_bytes_bound, normalised_peaks
 from waveflow.errors import DamagedAudioError, MixTooLongError, WaveFlowError
 from waveflow.resources import available_cpus
@@ -308,7 +308,7 @@ def _sum_to_float_file(streams: list[_StemStream], rate: int, channels: int, flo
                        progress: MixProgress | None, max_input_seconds: float | None) -> _Summed:
     """Pass 1: the sum of the stems ÷ their number, as raw float32 frames, with its peak and loudness."""
     total = np.zeros((BLOCK_FRAMES, channels), np.float32)
-    loudness = pyebur128.R128State(channels, rate, pyebur128.MeasurementMode.MODE_I)
+    loudness = LoudnessMeter(channels, rate)
     frames, peak = 0, 0.0
 
     def next_chunk(stream: _StemStream) -> np.ndarray:
@@ -333,14 +333,14 @@ def _sum_to_float_file(streams: list[_StemStream], rate: int, channels: int, flo
             block = total[:length]
             block /= len(streams)
             peak = max(peak, float(np.abs(block).max()))
-            loudness.add_frames(block.reshape(-1), length)
+            loudness.add(block)
             output.write(block.tobytes())
             frames += length
             if max_input_seconds is not None:
                 _check_input(sum(stream.seconds_decoded for stream in streams), max_input_seconds, "decode to")
             if progress is not None:
                 progress("mixing", frames / rate, [stream.seconds_decoded for stream in streams])
-    return _Summed(frames, peak, pyebur128.get_loudness_global(loudness))
+    return _Summed(frames, peak, loudness.integrated())
 
 
 def _encode(float_temp: Path, frames: int, rate: int, channels: int, gain: float, options: MixOptions,
