@@ -148,7 +148,10 @@ async def _gauge_temp_disk(client: Client, temp_area: TempArea, budget_bytes: in
     runtime = client.service_client.config.runtime or Runtime.default()
     set_used = temp_disk_gauges(runtime.metric_meter, budget_bytes)
     while True:
-        set_used(await asyncio.to_thread(temp_area.used_bytes))
+        try:
+            set_used(await asyncio.to_thread(temp_area.used_bytes))
+        except OSError as error:  # the gauge keeps its last value; the next round tries again
+            log.warning("could not measure the temp area %s: %s", temp_area.root, error)
         await asyncio.sleep(TEMP_GAUGE_EVERY.total_seconds())
 
 

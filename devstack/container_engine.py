@@ -62,7 +62,8 @@ def install_engine_tools(timeout: float = 600.0) -> None:
     environment = {**os.environ, "PATH": tool_path(), "DEBIAN_FRONTEND": "noninteractive"}
     with one_at_a_time("apt"):
         for command in (["apt-get", "update", "-q"],
-                        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *ENGINE_PACKAGES]):
+                        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "-o",
+                         "DPkg::Lock::Timeout=600", *ENGINE_PACKAGES]):
             try:
                 subprocess.run(command, env=environment, capture_output=True, text=True, check=True, timeout=timeout)
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:

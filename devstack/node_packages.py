@@ -29,7 +29,8 @@ def apt_install(*packages: str) -> None:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise ToolUnavailableError(f"{', '.join(packages)} missing and not installable here (needs root and apt-get)")
     with one_at_a_time("apt"):
-        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *packages]):
+        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends",
+                                                  "-o", "DPkg::Lock::Timeout=600", *packages]):
             done = run(command, ROOT, timeout=900, DEBIAN_FRONTEND="noninteractive")
             if done.returncode != 0:
                 raise ToolUnavailableError(f"`{' '.join(command)}` failed: {done.stderr[-500:]}")

@@ -197,5 +197,5 @@ async def test_the_oldest_message_age_is_its_time_in_sqs_and_zero_after_an_empty
     age = "waveflow_bridge_oldest_message_age_seconds"
     assert await bridge.poll_once() == 1
     assert 2 <= bridge.metrics.registry.get_sample_value(age) < 30
-    assert await bridge.poll_once() == 0  # the message is invisible while its visibility timeout runs
+    assert await bridge.poll_once() == 0  # the queue holds nothing to receive now
     assert bridge.metrics.registry.get_sample_value(age) == 0

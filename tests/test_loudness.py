@@ -40,6 +40,15 @@ def test_ebu_tech_3341_integrated_loudness_cases(case: int, parts: list[tuple[fl
     assert measured(stereo_sine(parts)) == pytest.approx(expected, abs=0.1)
 
 
+@pytest.mark.parametrize("rate", [22050, 44100, 96000])
+def test_other_rates_read_the_same(rate: int) -> None:
+    frames = rate * 20
+    mono = (10 ** (-23 / 20) * np.sin(2 * np.pi * 1000 * np.arange(frames) / rate)).astype(np.float32)
+    meter = LoudnessMeter(2, rate)
+    meter.add(np.stack([mono, mono], axis=1))
+    assert meter.integrated() == pytest.approx(-23.0, abs=0.1)
+
+
 def test_mono_and_block_size_do_not_change_the_figure() -> None:
     samples = stereo_sine([(-23.0, 20.0)])
     assert measured(samples, 1000) == pytest.approx(measured(samples, 65536), abs=0.01)

@@ -33,7 +33,7 @@ from temporalio.client import Client
 from devstack.processes import LOOPBACK, LoopbackHttpServer, spawn, stop_process
 from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, webhooks
-from waveflow.tracing import TracingConfigError, exporter_from
+from waveflow.tracing import configure_tracing, exporters_from
 
 
 @pytest.fixture
@@ -223,27 +223,33 @@ def test_worker_and_bridge_export_one_trace_over_otlp(protocol: str, stack: Stac
                for span in collector.spans), warning
 
 
-@pytest.mark.parametrize(("environ", "exporter"), [
-    ({}, None),
-    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, HttpSpanExporter),
-    ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, HttpSpanExporter),
+@pytest.mark.parametrize(("environ", "exporters"), [
+    ({}, []),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, [HttpSpanExporter]),
+    ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, [HttpSpanExporter]),
     ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
-     GrpcSpanExporter),
+     [GrpcSpanExporter]),
     ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-      "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}, GrpcSpanExporter),
-    ({"OTEL_TRACES_EXPORTER": "otlp"}, HttpSpanExporter),
-    ({"OTEL_TRACES_EXPORTER": "console"}, ConsoleSpanExporter),
-    ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, None),
-    ({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, None),
+      "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}, [GrpcSpanExporter]),
+    ({"OTEL_TRACES_EXPORTER": "otlp"}, [HttpSpanExporter]),
+    ({"OTEL_TRACES_EXPORTER": "console"}, [ConsoleSpanExporter]),
+    ({"OTEL_TRACES_EXPORTER": "otlp, console"}, [HttpSpanExporter, ConsoleSpanExporter]),
+    ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, []),
+    ({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, []),
 ])
-def test_the_standard_variables_choose_the_exporter(environ: dict[str, str], exporter: type | None) -> None:
-    chosen = exporter_from(environ)
-    assert (None if chosen is None else type(chosen)) is exporter
+def test_the_standard_variables_choose_the_exporters(environ: dict[str, str], exporters: list[type]) -> None:
+    assert [type(exporter) for exporter in exporters_from(environ)] == exporters
 
 
-@pytest.mark.parametrize("environ", [{"OTEL_TRACES_EXPORTER": "zipkin"},
-                                     {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
-                                      "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}])
-def test_an_exporter_or_protocol_waveflow_lacks_is_named(environ: dict[str, str]) -> None:
-    with pytest.raises(TracingConfigError, match="WaveFlow"):
-        exporter_from(environ)
+@pytest.mark.parametrize(("environ", "named"), [
+    ({"OTEL_TRACES_EXPORTER": "zipkin"}, "zipkin"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "http/json"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+      "OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"}, "zstd"),
+])
+def test_a_setting_waveflow_cannot_follow_is_one_line_at_start(environ: dict[str, str], named: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit, match=f"waveflow: invalid environment: .*{named}"):
+        configure_tracing("waveflow-test")

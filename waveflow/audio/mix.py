@@ -316,7 +316,7 @@ def _sum_to_float_file(streams: list[_StemStream], rate: int, channels: int, flo
             return stream.read(BLOCK_FRAMES)
 
     # libsndfile, FFmpeg and soxr release the GIL: the stems decode side by side on every core, one round ahead
-    # of the summing, writing and loudness (which holds the GIL) of the previous round.
+    # of the summing, writing and loudness of the previous round.
     with (float_temp.open("wb") as output,
           ThreadPoolExecutor(max_workers=min(len(streams), available_cpus()), thread_name_prefix="mix-decode")
           as decoders):
