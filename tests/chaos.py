@@ -183,6 +183,8 @@ class Chaos:
     awaiting_cancel: list[StemPlan] = field(default_factory=list)
     """Stems an operator cancels with the CLI once they wait for their decision."""
     started: float = field(default_factory=time.monotonic)
+    processes_lock: threading.Lock = field(default_factory=threading.Lock)
+    """Held while a fault or the supervisor replaces a process."""
 
     def note(self, text: str) -> None:
         self.timeline.append(f"{time.monotonic() - self.started:7.1f} s  {text}")
@@ -209,6 +211,21 @@ class Chaos:
         self.aws.sqs().send_message(QueueUrl=self.queue_url, MessageBody=body)
 
     def fire(self, fault: Fault) -> None:
+        with self.processes_lock:
+            self._fire(fault)
+
+    def supervise(self) -> None:
+        """What Kubernetes does for a pod that exits: a worker or bridge that ended by itself (one started while
+        Temporal was away gives up with one line) is started again."""
+        with self.processes_lock:
+            for kind, processes, start in (("worker", self.workers, self.worker),
+                                           ("bridge", self.bridges, self.bridge)):
+                for index, process in enumerate(processes):
+                    if process.poll() is not None:
+                        self.note(f"{kind} #{index} exited ({process.returncode}); started again")
+                        processes[index] = start(index)
+
+    def _fire(self, fault: Fault) -> None:
         self.note(f"{fault.kind} #{fault.target} for {fault.seconds} s")
         if fault.kind == "kill_worker":
             self.workers[fault.target].kill()
@@ -275,9 +292,14 @@ def run(seed: int, minutes: float, work: Path, log: Callable[[str], None] = prin
         chaos.bridges = [chaos.bridge(index) for index in range(2)]
         faults = threading.Thread(target=_fire_on_time, args=(chaos,), daemon=True)
         faults.start()
+        supervised = threading.Event()
+        supervisor = threading.Thread(target=_supervise, args=(chaos, supervised), daemon=True)
+        supervisor.start()
         _send_workload(chaos)
         faults.join()
         _wait_for_the_end(chaos)
+        supervised.set()
+        supervisor.join()
         chaos.note("workload ended" if _all_ended(chaos) else "gave up waiting for the workload")
         time.sleep(3)  # a redelivered copy in flight may still be handed over: it must change nothing
         violations = asyncio.run(_check(chaos))
@@ -301,6 +323,11 @@ def run(seed: int, minutes: float, work: Path, log: Callable[[str], None] = prin
     log("fault timeline:\n" + "\n".join(chaos.timeline))
     log("\n".join(violations) if violations else "no invariant violated")
     return violations
+
+
+def _supervise(chaos: Chaos, done: threading.Event) -> None:
+    while not done.wait(1.0):
+        chaos.supervise()
 
 
 def _fire_on_time(chaos: Chaos) -> None:
