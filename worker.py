@@ -144,6 +144,17 @@ async def running_workers(client: Client, settings: Settings,
             executor.shutdown(wait=True)
 
 
+async def tell_about_this_host(client: Client, settings: Settings, *, left: bool) -> int:
+    """`tell_stems_about_their_host` for every stem with a file here; the files of stems no run owns any more are
+    removed at once rather than at the sweep. Returns how many running stems heard it."""
+    temp_area = TempArea(settings.temp_dir)
+    heard, ended = await tell_stems_about_their_host(client, settings, temp_area.stem_ids(), left=left)
+    removed = [name for stem_id in sorted(ended) for name in temp_area.remove_stem_files(stem_id, keep_leased=True)]
+    if removed:
+        log.info("removed %d temp files of stems no run owns any more: %s", len(removed), removed)
+    return heard
+
+
 async def _gauge_temp_disk(client: Client, temp_area: TempArea, budget_bytes: int) -> None:
     runtime = client.service_client.config.runtime or Runtime.default()
     set_used = temp_disk_gauges(runtime.metric_meter, budget_bytes)
@@ -213,7 +224,7 @@ async def serve(settings: Settings, workflows: Sequence[type] = WORKFLOWS) -> No
             raise SystemExit(f"waveflow: {error}") from None
     await ensure_cleanup_schedule(client, settings)
     async with running_workers(client, settings, workflows) as workers:
-        kept = await tell_stems_about_their_host(client, settings, TempArea(settings.temp_dir).stem_ids(), left=False)
+        kept = await tell_about_this_host(client, settings, left=False)
         if kept:
             log.info("%d waiting stems told their download is still on this host", kept)
         health = WorkerHealth(client, workers, settings)
@@ -227,7 +238,7 @@ async def serve(settings: Settings, workflows: Sequence[type] = WORKFLOWS) -> No
         if server is not None:
             server.stop()
     # Told once this host takes no more workflow tasks: a task their news caused must go to another host.
-    told = await tell_stems_about_their_host(client, settings, TempArea(settings.temp_dir).stem_ids(), left=True)
+    told = await tell_about_this_host(client, settings, left=True)
     log.info("worker stopped; %d waiting stems told to use another host", told)
 
 

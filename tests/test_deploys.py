@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from devstack.processes import spawn, stop_process
 from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, bridge_running, hash_request, webhooks
 from waveflow.contract import DedupeDecision
+from worker import running_workers
 from workflows.stem_ingest import StemIngestWorkflow
 
 STEMS = [f"deployed-{index}" for index in range(3)]
@@ -49,3 +51,34 @@ async def test_stems_whose_host_was_replaced_are_analysed_elsewhere_at_once(
                   client.get_workflow_handle(f"stem-{stem_id}").fetch_history_events()
                   if event.HasField("activity_task_scheduled_event_attributes")]
         assert not [queue for queue in queues[1:] if queue.endswith("@host-a")], queues
+
+
+async def test_a_host_back_in_place_removes_the_download_of_a_stem_that_ended_while_it_was_away(
+        stack: Stack, client: Client, tmp_path: Path) -> None:
+    """Found by the chaos runner (seed 554165): a stem cancelled during a rolling deploy left its download on the
+    host being replaced until the sweep, half an hour later."""
+    env = {**stack.env(), "WORKER_HOST_ID": "in-place", "TEMP_DIR": str(tmp_path / "temp")}
+    stack.put("uploads/away.wav", encode(sine(0.3)))
+    stack.standin.behaviour.undecided_stems.add("away")
+    worker = spawn("worker.py", env, tmp_path / "worker-1.log")
+    try:
+        async with bridge_running(client, stack.settings):
+            stack.send(hash_request("away", "uploads/away.wav"))
+            await webhooks(stack, HASH_CHECK)
+        download = [path.name for path in (tmp_path / "temp").iterdir()]
+        assert len(download) == 1 and download[0].startswith("waveflow-stem-away-"), download
+        stop_process(worker)  # the host leaves, its file stays on its disk
+        other = stack.settings.model_copy(update={"worker_host_id": "other", "temp_dir": tmp_path / "other"})
+        async with running_workers(client, other):
+            await client.get_workflow_handle("stem-away").cancel()
+            [completion] = await webhooks(stack, COMPLETION)
+        assert completion.body["result"]["error_code"] == "cancelled"
+        assert [path.name for path in (tmp_path / "temp").iterdir()] == download
+        worker = spawn("worker.py", env, tmp_path / "worker-2.log")  # back in place, same disk
+        deadline = time.monotonic() + 60
+        while any((tmp_path / "temp").iterdir()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+    finally:
+        stop_process(worker)
+    assert not any((tmp_path / "temp").iterdir())
+    assert "removed 1 temp files of stems no run owns any more" in (tmp_path / "worker-2.log").read_text()

@@ -142,13 +142,19 @@ class TempArea:
             return set()
         return {match["stem"] for path in self.root.iterdir() if (match := OWN_FILE.match(path.name))}
 
-    def remove_stem_files(self, stem_id: str) -> list[str]:
+    def remove_stem_files(self, stem_id: str, *, keep_leased: bool = False) -> list[str]:
+        """`keep_leased`: for a stem no run owns any more, whose id a new run may take at any moment."""
         removed = []
         for path in self.root.glob(f"{FILE_PREFIX}stem-{stem_id}-*"):
             match = OWN_FILE.match(path.name)
-            if match and match["stem"] == stem_id:
+            if not match or match["stem"] != stem_id:
+                continue
+            if keep_leased:
+                if not _remove_unless_leased(path):
+                    continue
+            else:
                 path.unlink(missing_ok=True)
-                removed.append(path.name)
+            removed.append(path.name)
         return removed
 
     def sweep(self, now: float | None = None, own_max_age: float = OWN_FILES_MAX_AGE_SECONDS,

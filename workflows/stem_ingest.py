@@ -447,21 +447,27 @@ async def _tell_the_run(client: Client, settings: Settings, workflow_id: str, ru
     return True
 
 
-async def tell_stems_about_their_host(client: Client, settings: Settings, stem_ids: set[str], *, left: bool) -> int:
+async def tell_stems_about_their_host(client: Client, settings: Settings, stem_ids: set[str], *,
+                                      left: bool) -> tuple[int, set[str]]:
     """Tells each stem whose download this host holds that the host is shutting down (`host_left`: their analyses
     start on another host at once) or, at start-up, that it is back with the file (`host_back`). Returns how many
-    stems were running to hear it."""
+    stems were running to hear it, and the ids Temporal has no running stem for: their files are nobody's now
+    (a stem that ended while this host was away, or a mix's leftovers)."""
     news = StemIngestWorkflow.host_left if left else StemIngestWorkflow.host_back
 
-    async def tell(stem_id: str) -> bool:
+    async def tell(stem_id: str) -> bool | None:
+        """True when heard, None when no such stem runs, False when Temporal could not be asked."""
         try:
             await client.get_workflow_handle_for(StemIngestWorkflow.run, workflow_id_for(stem_id)).signal(
                 news, settings.host_task_queue, rpc_timeout=settings.temporal_rpc_timeout)
-        except RPCError:  # closed, never a stem (a mix's files), or Temporal unreachable: the sweep covers them
-            return False
+        except RPCError as error:
+            return None if error.status == RPCStatusCode.NOT_FOUND else False
         return True
 
-    return sum(await asyncio.gather(*(tell(stem_id) for stem_id in stem_ids)))
+    ids = sorted(stem_ids)
+    answers = await asyncio.gather(*(tell(stem_id) for stem_id in ids))
+    return sum(answer is True for answer in answers), {stem_id for stem_id, answer in zip(ids, answers, strict=True)
+                                                       if answer is None}
 
 
 def _visible_as(start: StemIngestInput) -> dict[str, Any]:
