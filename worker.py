@@ -145,10 +145,13 @@ async def running_workers(client: Client, settings: Settings,
 
 
 async def tell_about_this_host(client: Client, settings: Settings, *, left: bool) -> int:
-    """`tell_stems_about_their_host` for every stem with a file here; the files of stems no run owns any more are
-    removed at once rather than at the sweep. Returns how many running stems heard it."""
+    """`tell_stems_about_their_host` for every stem with a file here. At start-up, the files of stems no run owns
+    any more (they ended while this host was away) are removed at once rather than at the sweep. Returns how many
+    running stems heard it."""
     temp_area = TempArea(settings.temp_dir)
     heard, ended = await tell_stems_about_their_host(client, settings, temp_area.stem_ids(), left=left)
+    if left:
+        return heard
     removed = [name for stem_id in sorted(ended) for name in temp_area.remove_stem_files(stem_id, keep_leased=True)]
     if removed:
         log.info("removed %d temp files of stems no run owns any more: %s", len(removed), removed)

@@ -59,6 +59,9 @@ UNDECIDED_KINDS = ("undecided", "late", "cancelled")
 """Stems the server leaves undecided when their hash-check comes: for good, until their run timed out, or until the
 runner cancelled them with the CLI."""
 FAULT_KINDS = ("kill_worker", "kill_bridge", "restart_temporal", "webhook_down", "webhook_refusing", "s3_errors")
+SLOW_KINDS = ("webhook_slow", "s3_slow")
+"""The webhook server answering after WEBHOOK_TIMEOUT_SECONDS (the sender retries what it may already have
+applied), and S3 answering downloads late."""
 TODAYS_WORKER, PATCHED_WORKER = "worker.py", "tests.changed_worker"
 
 
@@ -124,6 +127,9 @@ def plan(seed: int, minutes: float) -> Plan:
     faults = [Fault(round(rng.uniform(5, duration * 0.8), 1), rng.choice(FAULT_KINDS), rng.randrange(2),
                     round(rng.uniform(2, 12), 1)) for _ in range(max(4, round(minutes * 3)))]
     faults.append(Fault(round(rng.uniform(duration * 0.2, duration * 0.5), 1), "rolling_deploy", 0, 5.0))
+    slow = random.Random(seed + 2)  # its own stream: adding these kept every earlier seed's other draws
+    faults += [Fault(round(slow.uniform(5, duration * 0.8), 1), slow.choice(SLOW_KINDS), 0,
+                     round(slow.uniform(4, 12), 1)) for _ in range(max(2, round(minutes / 2)))]
     faults.sort(key=lambda fault: fault.at)
     return Plan(seed, stems, mixes, poison, faults, send_over)
 
@@ -252,6 +258,11 @@ class Chaos:
                 self.standin.fail_next(path, *[status] * 3)
         elif fault.kind == "s3_errors":
             self.proxy.faults.get_statuses.extend([503] * round(fault.seconds))
+        elif fault.kind == "webhook_slow":
+            for path in (HASH_CHECK, COMPLETION, MIXING_COMPLETE):
+                self.standin.delay_next(path, *[fault.seconds] * 3)
+        elif fault.kind == "s3_slow":
+            self.proxy.faults.get_delays.extend([fault.seconds] * 3)
         elif fault.kind == "rolling_deploy":
             began = time.time()
             for index in range(len(self.workers)):

@@ -6,7 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from temporalio.client import Client
+import pytest
+from temporalio.client import Client, WorkflowFailureError
 
 from devstack.processes import spawn, stop_process
 from tests.audio_samples import encode, sine
@@ -70,8 +71,11 @@ async def test_a_host_back_in_place_removes_the_download_of_a_stem_that_ended_wh
         stop_process(worker)  # the host leaves, its file stays on its disk
         other = stack.settings.model_copy(update={"worker_host_id": "other", "temp_dir": tmp_path / "other"})
         async with running_workers(client, other):
-            await client.get_workflow_handle("stem-away").cancel()
+            handle = client.get_workflow_handle("stem-away")
+            await handle.cancel()
             [completion] = await webhooks(stack, COMPLETION)
+            with pytest.raises(WorkflowFailureError):
+                await handle.result()  # ended before its host is back
         assert completion.body["result"]["error_code"] == "cancelled"
         assert [path.name for path in (tmp_path / "temp").iterdir()] == download
         worker = spawn("worker.py", env, tmp_path / "worker-2.log")  # back in place, same disk
