@@ -29,7 +29,7 @@ class AudioActivities:
     def analyse_audio(self, request: AnalyseRequest) -> AnalysisOutcome:
         with as_application_errors():
             started = time.monotonic()
-            beat = ProgressBeat({"stage": "analysing", "seconds_analysed": 0.0})
+            beat = ProgressBeat({"phase": "analysing", "seconds_analysed": 0.0})
             source, fetched_here = self._s3.local_copy(request.stem_id, request.key, request.downloaded,
                                                        request.expected_sha256, request.max_size_bytes)
             detail_path = self._temp.new_path(request.stem_id, "dat")
@@ -45,7 +45,7 @@ class AudioActivities:
                                 detail_samples_per_pixel=request.detail_samples_per_pixel,
                                 limit=LengthLimit(request.max_audio_seconds)),
                         progress=_heartbeat_progress(beat), beat=beat.repeat, what="the decoder")
-                beat({"stage": "uploading", "seconds_analysed": analysis.duration})
+                beat({"phase": "uploading", "seconds_analysed": analysis.duration})
                 self._s3.upload_waveform(analysis, request.created_at, request.waveform_key, detail_path,
                                          request.detail_key)
             finally:
@@ -67,6 +67,6 @@ class AudioActivities:
 
 def _heartbeat_progress(beat: ProgressBeat) -> Callable[[int, int], None]:
     def report(frames: int, sample_rate: int) -> None:
-        beat({"stage": "analysing", "seconds_analysed": round(frames / sample_rate, 1)})
+        beat({"phase": "analysing", "seconds_analysed": round(frames / sample_rate, 1)})
 
     return report

@@ -114,7 +114,7 @@ class CpuSlots:
         acquired = False
         try:
             # A cancel raised in this thread waits for the end of the block: a core taken is always given back.
-            with activity.shield_thread_cancel_exception(), heartbeat_while({"stage": "waiting for a core"}):
+            with activity.shield_thread_cancel_exception(), heartbeat_while({"phase": "waiting for a core"}):
                 self._slots.acquire()
                 acquired = True
             return self._decoders.run(target, progress=progress, beat=beat, what=what)

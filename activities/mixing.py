@@ -59,7 +59,7 @@ class MixingActivities:
                                  detail_samples_per_pixel=job.policy.detail_samples_per_pixel,
                                  max_seconds=job.policy.max_mix_seconds,
                                  max_input_seconds=job.policy.max_input_seconds)
-            beat = ProgressBeat({"stage": "mixing", "seconds": 0.0})
+            beat = ProgressBeat({"phase": "mixing", "seconds": 0.0})
             progress = _heartbeat_progress([stem.key for stem in job.stems], beat)
             plan = self._cpu.run(partial(plan_mix, stems, options), progress=progress, beat=beat.repeat,
                                  what="the mixer")
@@ -124,13 +124,13 @@ class _HeartbeatingReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         read = self._file.readinto(buffer)
-        self._beat({"stage": "uploading", "bytes_uploaded": self._file.tell(), "bytes_total": self._size})
+        self._beat({"phase": "uploading", "bytes_uploaded": self._file.tell(), "bytes_total": self._size})
         return read
 
 
 def _heartbeat_progress(keys: list[str], beat: ProgressBeat) -> MixProgress:
-    def report(stage: str, seconds: float, stem_seconds: list[float]) -> None:
-        beat({"stage": stage, "seconds": round(seconds, 1),
+    def report(phase: str, seconds: float, stem_seconds: list[float]) -> None:
+        beat({"phase": phase, "seconds": round(seconds, 1),
               "stems": {key: round(done, 1) for key, done in zip(keys, stem_seconds, strict=True)}})
 
     return report

@@ -61,7 +61,7 @@ class S3Activities:
     def _open(self, key: str, max_size_bytes: int) -> dict[str, Any]:
         """The GET, answered up to its headers: too large an object is refused before any of its body is read."""
         try:
-            with heartbeat_while({"stage": "get", "key": key}):
+            with heartbeat_while({"phase": "get", "key": key}):
                 response: dict[str, Any] = self._s3.get_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
             if error_code(error) in _MISSING:
@@ -148,11 +148,11 @@ class S3Activities:
     def upload_json(self, document: dict[str, object], key: str) -> None:
         """A waveform document is bounded (at most 2 * num_peaks pixels): encoded in one C call, sent from memory."""
         body = json.dumps(document, separators=(",", ":")).encode("utf-8")
-        with heartbeat_while({"stage": "uploading", "key": key}), denied_as("s3:PutObject", self._arn(key)):
+        with heartbeat_while({"phase": "uploading", "key": key}), denied_as("s3:PutObject", self._arn(key)):
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
 
     def upload_file(self, path: Path, key: str, content_type: str) -> None:
-        with (path.open("rb") as body, heartbeat_while({"stage": "uploading", "key": key}),
+        with (path.open("rb") as body, heartbeat_while({"phase": "uploading", "key": key}),
               denied_as("s3:PutObject", self._arn(key))):
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
 

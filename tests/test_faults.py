@@ -1,4 +1,4 @@
-"""The fault matrix: crashes at every stage, outages of Temporal, S3 and the webhook server, a full disk, load.
+"""The fault matrix: crashes at every phase, outages of Temporal, S3 and the webhook server, a full disk, load.
 
 Each ends with every stem completed exactly once (one completion per idempotency key), originals kept.
 """
@@ -60,15 +60,15 @@ def faulty(stack: Stack, tmp_path: Path) -> Iterator[Faulty]:
     proxy.stop()
 
 
-async def wait_for_stage(client: Client, workflow_id: str, stage: str, timeout: float = 60) -> None:
+async def wait_for_phase(client: Client, workflow_id: str, phase: str, timeout: float = 60) -> None:
     handle = client.get_workflow_handle(workflow_id)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(RPCError):
-            if (await handle.query(StemIngestWorkflow.status)).stage == stage:
+            if (await handle.query(StemIngestWorkflow.status)).phase == phase:
                 return
         await asyncio.sleep(0.02)
-    raise TimeoutError(f"{workflow_id} never reached {stage}")
+    raise TimeoutError(f"{workflow_id} never reached {phase}")
 
 
 async def assert_completed_once(stack: Stack, client: Client, stem_id: str, key: str) -> dict[str, object]:
@@ -100,44 +100,44 @@ def long_flac(minutes: float) -> bytes:
     return encode(sine(minutes * 60, amplitude=0.4), format="FLAC")
 
 
-STAGES = ["downloading", "hash_check", "awaiting_decision", "analysing", "uploading_waveform", "sending_completion"]
+PHASES = ["downloading", "hash_check", "awaiting_decision", "analysing", "uploading_waveform", "sending_completion"]
 
 
-@pytest.mark.parametrize("stage", STAGES)
-async def test_worker_sigkill_at_each_stage_completes_once(faulty: Faulty, client: Client, stage: str) -> None:
+@pytest.mark.parametrize("phase", PHASES)
+async def test_worker_sigkill_at_each_phase_completes_once(faulty: Faulty, client: Client, phase: str) -> None:
     stack, proxy = faulty.stack, faulty.proxy
-    stem_id, key = f"kill-{stage}", f"uploads/kill-{stage}.audio"
-    audio = long_flac(12) if stage == "analysing" else encode(sine(60 if stage == "downloading" else 1.0))
+    stem_id, key = f"kill-{phase}", f"uploads/kill-{phase}.audio"
+    audio = long_flac(12) if phase == "analysing" else encode(sine(60 if phase == "downloading" else 1.0))
     stack.put(key, audio)
-    if stage == "downloading":
+    if phase == "downloading":
         proxy.faults.get_bytes_per_second = 2_000_000
-    if stage == "awaiting_decision":
+    if phase == "awaiting_decision":
         stack.standin.behaviour.send_decisions = False
-    if stage == "hash_check":
+    if phase == "hash_check":
         stack.standin.delay_next(HASH_CHECK, 4)
-    if stage == "sending_completion":
+    if phase == "sending_completion":
         stack.standin.delay_next(COMPLETION, 4)
-    if stage == "uploading_waveform":
+    if phase == "uploading_waveform":
         proxy.faults.put_delays["waveforms/"] = [5]
     faulty.start_worker()
     async with bridge_running(client, stack.settings):
         stack.send(hash_request(stem_id, key))
-        if stage == "downloading":
-            await wait_for_stage(client, f"stem-{stem_id}", "downloading")
+        if phase == "downloading":
+            await wait_for_phase(client, f"stem-{stem_id}", "downloading")
             await asyncio.to_thread(proxy.wait_until_active, "GET")
-        elif stage in ("hash_check", "sending_completion"):
+        elif phase in ("hash_check", "sending_completion"):
             await asyncio.to_thread(stack.standin.wait_until_in_progress,
-                                    HASH_CHECK if stage == "hash_check" else COMPLETION)
-        elif stage == "uploading_waveform":
+                                    HASH_CHECK if phase == "hash_check" else COMPLETION)
+        elif phase == "uploading_waveform":
             await asyncio.to_thread(proxy.wait_until_active, "PUT")
         else:
-            await wait_for_stage(client, f"stem-{stem_id}", stage)
+            await wait_for_phase(client, f"stem-{stem_id}", phase)
         faulty.kill_worker()
         proxy.faults.get_bytes_per_second = None
-        if stage == "analysing":
+        if phase == "analysing":
             assert not any(method == "PUT" for method, _, _ in proxy.requests), "killed before the upload"
         faulty.start_worker()
-        if stage == "awaiting_decision":
+        if phase == "awaiting_decision":
             [hash_check] = await webhooks(stack, HASH_CHECK)
             stack.send({"task": "app.tasks.process_audio_analysis", "id": f"analysis-{stem_id}-1", "args": [],
                         "kwargs": {"stemId": stem_id, "filepath": key, "audio_hash": hash_check.body["audio_hash"],
@@ -145,10 +145,10 @@ async def test_worker_sigkill_at_each_stage_completes_once(faulty: Faulty, clien
         body = await assert_completed_once(stack, client, stem_id, key)
     assert body["result"]["audio_data_hash"] == hashlib.sha256(audio).hexdigest()
     history = [event async for event in client.get_workflow_handle(f"stem-{stem_id}").fetch_history_events()]
-    if stage == "hash_check":  # a local activity: its workflow task times out and runs again on the new worker
+    if phase == "hash_check":  # a local activity: its workflow task times out and runs again on the new worker
         assert any(event.HasField("workflow_task_timed_out_event_attributes") for event in history)
         assert len(stack.standin.accepted(HASH_CHECK)) == 2, "the interrupted POST was sent again"
-    elif stage != "awaiting_decision":
+    elif phase != "awaiting_decision":
         assert any(event.HasField("activity_task_timed_out_event_attributes") or
                    (event.HasField("activity_task_started_event_attributes") and
                     event.activity_task_started_event_attributes.attempt > 1) for event in history), \
@@ -220,7 +220,7 @@ async def test_webhook_server_down_for_a_while(faulty: Faulty, client: Client) -
     faulty.worker = spawn("worker.py", env, faulty.log)
     async with bridge_running(client, stack.settings):
         stack.send(hash_request("patient", "uploads/patient.wav"))
-        await wait_for_stage(client, "stem-patient", "sending_hash_check")
+        await wait_for_phase(client, "stem-patient", "sending_hash_check")
         async with standin_started_later(port, 4, stack) as standin:
             stack.standin = standin
             body = await assert_completed_once(stack, client, "patient", "uploads/patient.wav")

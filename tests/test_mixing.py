@@ -140,7 +140,7 @@ async def test_three_different_stems_make_one_mix_that_matches_the_reference(
     assert stack.temp_files() == []
     assert len(stack.standin.accepted(MIXING_COMPLETE)) == 1
     assert outcome.webhook.model_dump(mode="json") == body
-    assert status.stage == "completed" and [stem.state for stem in status.stems] == ["downloaded"] * 3
+    assert status.phase == "completed" and [stem.state for stem in status.stems] == ["downloaded"] * 3
     assert [stem.audio_hash for stem in status.stems] == [hashlib.sha256(data).hexdigest() for data in stems.values()]
     assert status.outcome is not None and status.outcome.stem_formats == ["WAV", "FLAC", "MP3"]
 
@@ -199,7 +199,7 @@ async def test_each_bad_input_is_a_named_failure_webhook_and_leaves_nothing(serv
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
         assert isinstance(failed.value.cause, ApplicationError) and failed.value.cause.type == code
-        assert (await handle.query(MixStemsWorkflow.status)).stage == "failed"
+        assert (await handle.query(MixStemsWorkflow.status)).phase == "failed"
     assert services.object_keys() == ["uploads/cover.wav", "uploads/cut.wav", "uploads/good.wav"]
     assert services.temp_files() == []
     assert len(services.standin.accepted(MIXING_COMPLETE)) == len(BAD_INPUTS)

@@ -23,15 +23,15 @@ from worker import running_workers
 from workflows.mix_stems import MixStemsWorkflow, mix_workflow_id
 
 
-async def wait_for_mix_stage(client: Client, workflow_id: str, stage: str, timeout: float = 60) -> None:
+async def wait_for_mix_phase(client: Client, workflow_id: str, phase: str, timeout: float = 60) -> None:
     handle = client.get_workflow_handle(workflow_id)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(RPCError):
-            if (await handle.query(MixStemsWorkflow.status)).stage == stage:
+            if (await handle.query(MixStemsWorkflow.status)).phase == phase:
                 return
         await asyncio.sleep(0.05)
-    raise TimeoutError(f"{workflow_id} never reached {stage}")
+    raise TimeoutError(f"{workflow_id} never reached {phase}")
 
 
 async def test_mixing_host_killed_while_uploading_the_mix_falls_back_to_any_worker(
@@ -50,7 +50,7 @@ async def test_mixing_host_killed_while_uploading_the_mix_falls_back_to_any_work
     try:
         async with bridge_running(client, stack.settings):
             stack.send(message)
-            await wait_for_mix_stage(client, workflow_id, "mixing")
+            await wait_for_mix_phase(client, workflow_id, "mixing")
             await asyncio.to_thread(proxy.wait_until_active, "PUT")
             worker_a.kill()
             worker_a.wait()

@@ -18,7 +18,7 @@ from waveflow.namespace import (
     register_search_attributes_command,
     setup_script,
 )
-from workflows.search_attributes import ERROR_CODE, STAGE, TRACK_ID, USER_ID
+from workflows.search_attributes import ERROR_CODE, PHASE, TRACK_ID, USER_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,7 @@ def test_compose_sets_its_namespace_up_with_the_generated_commands() -> None:
 
 
 def test_every_search_attribute_a_workflow_sets_is_registered_with_its_type() -> None:
-    used = {key.name: key.indexed_value_type for key in (USER_ID, TRACK_ID, STAGE, ERROR_CODE)}
+    used = {key.name: key.indexed_value_type for key in (USER_ID, TRACK_ID, PHASE, ERROR_CODE)}
     registered = {attribute.name: SearchAttributeIndexedValueType[attribute.type.upper()]
                   for attribute in SEARCH_ATTRIBUTES}
     assert used == registered

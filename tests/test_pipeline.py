@@ -49,7 +49,7 @@ async def test_new_stem_is_hashed_decided_analysed_and_completed(services: Stack
     outcome = await handle.result()
     assert outcome.completion.model_dump(mode="json") == body
     status = await handle.query(StemIngestWorkflow.status)
-    assert status.stage == "completed" and status.audio_hash == result["audio_data_hash"]
+    assert status.phase == "completed" and status.audio_hash == result["audio_data_hash"]
     events = [event async for event in handle.fetch_history_events()]
     assert steps_of(events) == [("download_and_hash", "activity"), ("send_webhook", "local"),
                                 ("analyse_audio", "activity"), ("send_webhook", "activity"),

@@ -21,7 +21,7 @@ from workflows.stem_ingest import StemIngestWorkflow
 
 async def until_awaiting_decision(client: Client, stem_id: str) -> None:
     handle = client.get_workflow_handle_for(StemIngestWorkflow.run, f"stem-{stem_id}")
-    while (await handle.query(StemIngestWorkflow.status)).stage != "awaiting_decision":
+    while (await handle.query(StemIngestWorkflow.status)).phase != "awaiting_decision":
         await asyncio.sleep(0.1)
 
 

@@ -67,7 +67,7 @@ async def test_400_on_completion_fails_the_workflow_with_the_error_recorded(serv
         await handle.result()
     assert "rejected the completion webhook with HTTP 400" in str(failed.value.cause)
     status = await handle.query(StemIngestWorkflow.status)
-    assert status.stage == "failed" and status.error is not None
+    assert status.phase == "failed" and status.error is not None
     assert status.error.error_code == "webhook_rejected"
 
 

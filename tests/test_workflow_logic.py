@@ -220,7 +220,7 @@ async def test_a_rejected_completion_ends_the_stem_failed_with_the_rejection(fle
     with pytest.raises(WorkflowFailureError) as failed:
         await handle.result()
     assert failed.value.cause.type == "webhook_rejected"  # type: ignore[union-attr]
-    assert (await handle.query(StemIngestWorkflow.status)).stage == "failed"
+    assert (await handle.query(StemIngestWorkflow.status)).phase == "failed"
 
 
 async def test_a_cancel_during_the_analysis_reports_cancelled_once_the_analysis_stopped(fleet: Fleet) -> None:

@@ -50,7 +50,7 @@ class StemIngestInput(BaseModel):
     """A decision known at start: one that came after the previous run stopped waiting for it."""
 
 
-class Stage(StrEnum):
+class Phase(StrEnum):
     DOWNLOADING = "downloading"
     SENDING_HASH_CHECK = "sending_hash_check"
     AWAITING_DECISION = "awaiting_decision"
@@ -94,10 +94,10 @@ class WebhookDelivery(BaseModel):
 
 
 class StemStatus(BaseModel):
-    """The `status` query: the stage and everything known so far."""
+    """The `status` query: the phase and everything known so far."""
 
     stem_id: str
-    stage: Stage
+    phase: Phase
     filepath: str
     audio_hash: str | None = None
     file_size: int | None = None
@@ -209,7 +209,7 @@ class MixStemsInput(BaseModel):
     policy: MixPolicy = MixPolicy()
 
 
-class MixStage(StrEnum):
+class MixPhase(StrEnum):
     DOWNLOADING = "downloading"
     MIXING = "mixing"
     SENDING_WEBHOOK = "sending_webhook"
@@ -276,7 +276,7 @@ class MixStatus(BaseModel):
     """The mix workflow's `status` query."""
 
     stage_id: str
-    stage: MixStage
+    phase: MixPhase
     host_task_queue: str | None = None
     stems: list[MixStemStatus]
     outcome: MixOutcome | None = None

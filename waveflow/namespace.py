@@ -22,7 +22,7 @@ class SearchAttribute:
 SEARCH_ATTRIBUTES = (
     SearchAttribute("WaveFlowUserId", "Keyword", "the user who uploaded the stem"),
     SearchAttribute("WaveFlowTrackId", "Keyword", "the track the stem belongs to"),
-    SearchAttribute("WaveFlowStage", "Keyword", "the stem's current stage"),
+    SearchAttribute("WaveFlowStage", "Keyword", "the stem's current phase (downloading, awaiting_decision, …)"),
     SearchAttribute("WaveFlowErrorCode", "Keyword", "the error code of a failed stem"),
 )
 """Set on stems with TEMPORAL_SEARCH_ATTRIBUTES=true; an unregistered one fails the stem's workflow task for ever."""

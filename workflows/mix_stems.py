@@ -26,9 +26,9 @@ with workflow.unsafe.imports_passed_through():
         MixJob,
         MixOutcome,
         MixOutputKeys,
+        MixPhase,
         MixPolicy,
         MixResult,
-        MixStage,
         MixStatus,
         MixStemsInput,
         MixStemSource,
@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         SHORT_STEP,
         StepFailedError,
         deliver_outcome,
-        enter_stage,
+        enter_phase,
         fail_run,
         remove_temp_files,
         run_activity,
@@ -101,7 +101,7 @@ class MixStemsWorkflow:
     def __init__(self, params: MixStemsInput) -> None:
         self._input = params
         paths = params.request.stem_paths or []
-        self._status = MixStatus(stage_id=params.request.stageId, stage=MixStage.DOWNLOADING,
+        self._status = MixStatus(stage_id=params.request.stageId, phase=MixPhase.DOWNLOADING,
                                  stems=[MixStemStatus(key=path) for path in paths])
 
     @workflow.query(name="status")
@@ -126,10 +126,10 @@ class MixStemsWorkflow:
             problem = check_stem_paths(params.request.stem_paths, params.policy.max_stems)
             if problem is not None:
                 raise StepFailedError(problem)
-            self._enter(MixStage.DOWNLOADING)
+            self._enter(MixPhase.DOWNLOADING)
             host = await self._claim_host()
             sources = await self._download_all(paths, host, temp_id)
-            self._enter(MixStage.MIXING)
+            self._enter(MixPhase.MIXING)
             outputs_may_exist = True
             outcome, host_lost = await self._mix(MixJob(temp_id=temp_id, stems=sources, policy=params.policy,
                                                         outputs=outputs, created_at=workflow.now().isoformat()), host)
@@ -149,18 +149,18 @@ class MixStemsWorkflow:
             await remove_temp_files(temp_id, host, "mix")
         if webhook.status == "FAILURE" and outputs_may_exist:
             await self._discard(outputs)
-        self._enter(MixStage.SENDING_WEBHOOK)
+        self._enter(MixPhase.SENDING_WEBHOOK)
         await deliver_outcome(WebhookKind.MIXING_COMPLETE, webhook.model_dump(mode="json"), params.policy,
-                              self._status, MixStage.FAILED)
+                              self._status, MixPhase.FAILED)
         mix_completed(webhook.status)
         if webhook.result is not None:
-            self._enter(MixStage.FAILED)
+            self._enter(MixPhase.FAILED)
             fail_run(webhook.result)
-        self._enter(MixStage.COMPLETED)
+        self._enter(MixPhase.COMPLETED)
         return MixResult(status=webhook.status, webhook=webhook)
 
-    def _enter(self, stage: MixStage) -> None:
-        enter_stage(self._status, stage)
+    def _enter(self, phase: MixPhase) -> None:
+        enter_phase(self._status, phase)
 
     async def _claim_host(self) -> str:
         host: str = await run_activity(MixingActivities.claim_host, None, start_to_close_timeout=SHORT_STEP,

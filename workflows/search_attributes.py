@@ -4,5 +4,7 @@ from temporalio.common import SearchAttributeKey
 
 USER_ID = SearchAttributeKey.for_keyword("WaveFlowUserId")
 TRACK_ID = SearchAttributeKey.for_keyword("WaveFlowTrackId")
-STAGE = SearchAttributeKey.for_keyword("WaveFlowStage")
+# Registered as WaveFlowStage before "stage" came to mean only the platform's stage (a mix's stageId); namespaces and
+# recorded histories carry that name, so it stays.
+PHASE = SearchAttributeKey.for_keyword("WaveFlowStage")
 ERROR_CODE = SearchAttributeKey.for_keyword("WaveFlowErrorCode")

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
         DeleteRequest,
         DownloadedObject,
         DownloadRequest,
-        Stage,
+        Phase,
         StemIngestInput,
         StemOutcome,
         StemPolicy,
@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
         StepFailedError,
         deliver_outcome,
         deliver_webhook,
-        enter_stage,
+        enter_phase,
         fail_run,
         remove_temp_files,
         run_activity,
@@ -103,7 +103,7 @@ class StemIngestWorkflow:
     def __init__(self, params: StemIngestInput) -> None:
         self._input = params
         self._decision: DedupeDecision | None = params.decision
-        self._status = StemStatus(stem_id=params.request.stemId, stage=Stage.DOWNLOADING,
+        self._status = StemStatus(stem_id=params.request.stemId, phase=Phase.DOWNLOADING,
                                   filepath=params.request.filepath, decision=params.decision)
         self._requested_by: str | None = None
         self._hosts_left: set[str] = set()
@@ -170,11 +170,11 @@ class StemIngestWorkflow:
         self._download_removed = False
         started = workflow.now()
         downloaded: DownloadedObject | None = None
-        self._enter(Stage.DOWNLOADING)
+        self._enter(Phase.DOWNLOADING)
         try:
             downloaded = await self._download()
             if params.send_hash_check:
-                self._enter(Stage.SENDING_HASH_CHECK)
+                self._enter(Phase.SENDING_HASH_CHECK)
                 await self._deliver(WebhookKind.HASH_CHECK, self._hash_check(downloaded))
             decision = await self._await_decision()
             if decision.duplicate:
@@ -190,17 +190,17 @@ class StemIngestWorkflow:
                                                     error_code=ErrorCode.CANCELLED), started)
         if downloaded is not None and not self._download_removed and not self._has_left(downloaded.host_task_queue):
             await remove_temp_files(self._status.stem_id, downloaded.host_task_queue, "stem")
-        self._enter(Stage.SENDING_COMPLETION)
+        self._enter(Phase.SENDING_COMPLETION)
         failure = completion.result if isinstance(completion.result, FailureResult) else None
         await deliver_outcome(WebhookKind.COMPLETION, completion.model_dump(mode="json"), params.policy,
-                              self._status, Stage.FAILED, search_attributes=params.policy.search_attributes,
+                              self._status, Phase.FAILED, search_attributes=params.policy.search_attributes,
                               on_refused=(lambda: self._continue_if_asked(failure, delivered=False))
                               if failure else None)
         stem_completed(completion.status, _ending(completion.result), completion.processing_time)
         if isinstance(completion.result, AnalysisResult | DuplicateDeletedResult):
             if workflow.patched(RECORDS_SUCCESS):
                 await self._record_success(completion.result)
-            self._enter(Stage.COMPLETED)
+            self._enter(Phase.COMPLETED)
             return StemOutcome(status=completion.status, completion=completion)
         return self._end_failed()
 
@@ -229,7 +229,7 @@ class StemIngestWorkflow:
         (red in the UI, found by `ExecutionStatus='Failed'`, re-runnable) or, when cancelled, ends cancelled."""
         failure = self._status.error
         assert failure is not None
-        self._enter(Stage.FAILED)
+        self._enter(Phase.FAILED)
         if self._input.policy.search_attributes:
             workflow.upsert_search_attributes([ERROR_CODE.value_set(failure.error_code)])
         self._continue_if_asked(failure, delivered=True)
@@ -251,8 +251,8 @@ class StemIngestWorkflow:
     def _has_left(self, host_task_queue: str) -> bool:
         return host_task_queue in self._hosts_left and workflow.patched(SKIPS_A_HOST_THAT_LEFT)
 
-    def _enter(self, stage: Stage) -> None:
-        enter_stage(self._status, stage, search_attributes=self._input.policy.search_attributes)
+    def _enter(self, phase: Phase) -> None:
+        enter_phase(self._status, phase, search_attributes=self._input.policy.search_attributes)
 
     async def _download(self) -> DownloadedObject:
         request = self._input.request
@@ -275,7 +275,7 @@ class StemIngestWorkflow:
                                 stageId=request.stageId).model_dump(mode="json")
 
     async def _await_decision(self) -> DedupeDecision:
-        self._enter(Stage.AWAITING_DECISION)
+        self._enter(Phase.AWAITING_DECISION)
         timeout = self._input.policy.decision_timeout_seconds
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=timedelta(seconds=timeout))
@@ -287,7 +287,7 @@ class StemIngestWorkflow:
         return self._decision
 
     async def _delete(self, downloaded: DownloadedObject, decision: DedupeDecision) -> DuplicateDeletedResult:
-        self._enter(Stage.DELETING_DUPLICATE)
+        self._enter(Phase.DELETING_DUPLICATE)
         request = self._input.request
         await run_activity(S3Activities.delete_duplicate, DeleteRequest(
             stem_id=request.stemId, stem_key=request.filepath, decided_key=decision.filepath,
@@ -297,7 +297,7 @@ class StemIngestWorkflow:
         return DuplicateDeletedResult(audio_hash=downloaded.sha256, filepath=request.filepath)
 
     async def _analyse(self, downloaded: DownloadedObject, decision: DedupeDecision) -> AnalysisResult:
-        self._enter(Stage.ANALYSING)
+        self._enter(Phase.ANALYSING)
         request, policy = self._input.request, self._input.policy
         stamp = int(workflow.now().timestamp() * 1000)
         analyse = AnalyseRequest(

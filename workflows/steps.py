@@ -1,5 +1,5 @@
 """The steps every WaveFlow workflow takes the same way: running an activity with its failure made readable,
-delivering a webhook under its idempotency key, removing a host's temp files, reporting the stage."""
+delivering a webhook under its idempotency key, removing a host's temp files, reporting the phase."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from waveflow.contract import FailureResult, WebhookKind
     from waveflow.errors import ErrorCode
     from waveflow.models import WebhookDelivery
-    from workflows.search_attributes import STAGE
+    from workflows.search_attributes import PHASE
 
 IO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                        maximum_interval=timedelta(seconds=60))
@@ -138,14 +138,14 @@ class WebhookPolicy(Protocol):
 
 
 class RunStatus(Protocol):
-    """What a workflow's `status` query returns: its stage and, once it failed, the failure."""
+    """What a workflow's `status` query returns: its phase and, once it failed, the failure."""
 
-    stage: Any
+    phase: Any
     error: FailureResult | None
 
 
 async def deliver_outcome(kind: WebhookKind, body: dict[str, object], policy: WebhookPolicy, status: RunStatus,
-                          failed_stage: Any, *, search_attributes: bool = False,
+                          failed_phase: Any, *, search_attributes: bool = False,
                           on_refused: Callable[[], None] | None = None) -> None:
     """The webhook that says how a run ended. It is sent even when the run is cancelled while sending it (the
     work is over either way: the server must still hear how it ended); when it cannot be delivered, the run
@@ -159,7 +159,7 @@ async def deliver_outcome(kind: WebhookKind, body: dict[str, object], policy: We
             await deliver_webhook(kind, body, **options)
     except StepFailedError as failed:
         status.error = failed.failure
-        enter_stage(status, failed_stage, search_attributes=search_attributes)
+        enter_phase(status, failed_phase, search_attributes=search_attributes)
         if on_refused is not None:
             on_refused()
         fail_run(failed.failure)
@@ -177,12 +177,12 @@ async def remove_temp_files(temp_id: str, host_task_queue: str, what: str) -> No
         workflow.logger.warning("temp files of %s stay for the periodic sweep on %s", temp_id, host_task_queue)
 
 
-def enter_stage(status: RunStatus, stage: Any, *, search_attributes: bool = False) -> None:
-    """The stage in the `status` query, the UI's current details and, when on, the WaveFlowStage attribute."""
-    status.stage = stage
-    workflow.set_current_details(f"**Stage:** {stage.value}")
+def enter_phase(status: RunStatus, phase: Any, *, search_attributes: bool = False) -> None:
+    """The phase in the `status` query, the UI's current details and, when on, the WaveFlowStage attribute."""
+    status.phase = phase
+    workflow.set_current_details(f"**Phase:** {phase.value}")
     if search_attributes:
-        workflow.upsert_search_attributes([STAGE.value_set(stage.value)])
+        workflow.upsert_search_attributes([PHASE.value_set(phase.value)])
 
 
 def failure_of(cause: BaseException | None) -> FailureResult:

@@ -57,12 +57,12 @@ Scenario = Callable[[Client, Stack], Awaitable[str]]
 """Runs one path to its end and returns the workflow id whose runs are recorded."""
 
 
-async def until_stage(client: Client, workflow_id: str, stage: str) -> None:
-    """Waits until the stem, once the bridge started it, reports `stage`."""
+async def until_phase(client: Client, workflow_id: str, phase: str) -> None:
+    """Waits until the stem, once the bridge started it, reports `phase`."""
     handle = client.get_workflow_handle_for(StemIngestWorkflow.run, workflow_id)
     while True:
         with contextlib.suppress(RPCError):
-            if (await handle.query(StemIngestWorkflow.status)).stage == stage:
+            if (await handle.query(StemIngestWorkflow.status)).phase == phase:
                 return
         await asyncio.sleep(0.1)
 
@@ -124,7 +124,7 @@ async def decided_on_another_host(client: Client, stack: Stack, stem_id: str, *,
         async with running_workers(client, stack.settings):
             stack.send(hash_request(stem_id, KEY))
             await webhooks(stack, HASH_CHECK)
-            await until_stage(client, f"stem-{stem_id}", "awaiting_decision")
+            await until_phase(client, f"stem-{stem_id}", "awaiting_decision")
             if host_says_it_left:
                 await tell_stems_about_their_host(client, stack.settings, {stem_id}, left=True)
         async with running_workers(client, other_host):
@@ -150,7 +150,7 @@ async def completion_rejected(client: Client, stack: Stack) -> str:
         stack.send(hash_request("bounced", KEY))
         while not any(item.path == COMPLETION for item in stack.standin.received):
             await asyncio.sleep(0.1)
-        await until_stage(client, "stem-bounced", "failed")
+        await until_phase(client, "stem-bounced", "failed")
     return "stem-bounced"
 
 
@@ -175,7 +175,7 @@ async def cancelled(client: Client, stack: Stack) -> str:
     async with services_running(client, stack.settings):
         stack.send(hash_request("cancelled", KEY))
         await webhooks(stack, HASH_CHECK)
-        await until_stage(client, "stem-cancelled", "awaiting_decision")
+        await until_phase(client, "stem-cancelled", "awaiting_decision")
         await client.get_workflow_handle("stem-cancelled").cancel()
         await webhooks(stack, COMPLETION)
     return "stem-cancelled"
