@@ -61,7 +61,8 @@ class AudioActivities:
             return AnalysisOutcome(duration=analysis.duration, sample_rate=analysis.sample_rate,
                                    channels=analysis.channels, frames=analysis.frames,
                                    num_peaks=len(analysis.peaks), format=analysis.format.value,
-                                   waveform_data_path=request.waveform_key, waveform_detail_path=request.detail_key)
+                                   waveform_data_path=request.waveform_key, waveform_detail_path=request.detail_key,
+                                   insights=analysis.insights)
 
 
 

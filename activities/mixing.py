@@ -78,7 +78,7 @@ class MixingActivities:
                               waveform_detail_path=job.outputs.detail_key, audio_data_hash=audio_hash,
                               file_size=mixed_path.stat().st_size, duration=mixed.duration,
                               sample_rate=mixed.sample_rate, channels=mixed.channels, peak=mixed.peak, gain=mixed.gain,
-                              loudness_lufs=mixed.loudness_lufs,
+                              loudness_lufs=mixed.loudness_lufs, insights=mixed.insights,
                               stem_formats=[audio_format.value for audio_format in mixed.stem_formats])
 
     @activity.defn(name="DiscardMixOutputs")

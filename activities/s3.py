@@ -142,7 +142,7 @@ class S3Activities:
                                            sample_rate=waveform.sample_rate,
                                            samples_per_pixel=waveform.samples_per_pixel,
                                            pixel_min=waveform.pixel_min, pixel_max=waveform.pixel_max,
-                                           created_at=created_at), waveform_key)
+                                           created_at=created_at, insights=waveform.insights), waveform_key)
         self.upload_file(detail_path, detail_key, "application/octet-stream")
 
     def upload_json(self, document: dict[str, object], key: str) -> None:

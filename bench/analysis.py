@@ -2,7 +2,8 @@
 
 Generates 10- and 60-minute 44.1 kHz stereo test audio (WAV, FLAC, MP3) in a temp directory, then runs each
 analysis in a fresh process and prints wall time, peak RSS and the ratio: the naive approach, our one pass,
-our parallel segments (one per core), and audiowaveform writing the same `.dat` when `$AUDIOWAVEFORM` names
+our parallel segments (one per core), the same without the insights (loudness, true peak, clipping, silence,
+DC offset: `ins÷bare` is what they cost), and audiowaveform writing the same `.dat` when `$AUDIOWAVEFORM` names
 its executable. Also compares the download stream's hashing with plain `hashlib.sha256` over the same bytes.
 
     .venv/bin/python bench/analysis.py [--minutes 10 60] [--formats WAV FLAC MP3] [--no-naive]
@@ -60,11 +61,11 @@ def naive(path: Path) -> dict[str, float]:
     return {"duration": len(mono) / sample_rate, "peak": round(loudest, 4)}
 
 
-def streaming(path: Path, segments: int | None) -> dict[str, float]:
+def streaming(path: Path, segments: int | None, insights: bool = True) -> dict[str, float]:
     """Our analysis writing its `.dat` to a real file, as the worker and audiowaveform do."""
     with tempfile.TemporaryFile() as detail:
         result = analyse_file(path, num_peaks=NUM_PEAKS, detail_samples_per_pixel=DETAIL_SAMPLES_PER_PIXEL,
-                              detail_output=detail, segments=segments)
+                              detail_output=detail, segments=segments, insights=insights)
     return {"duration": result.duration, "peak": max(result.peaks)}
 
 
@@ -72,6 +73,7 @@ ANALYSES = {
     "naive": naive,
     "one-pass": lambda path: streaming(path, segments=1),
     "parallel": lambda path: streaming(path, segments=None),
+    "parallel-without-insights": lambda path: streaming(path, segments=None, insights=False),
 }
 
 
@@ -152,8 +154,9 @@ def main() -> None:
     if not audiowaveform:
         print("audiowaveform column skipped: $AUDIOWAVEFORM does not name its executable")
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start")
-    print(f"{'file':<14}{'naive s':>9}{'1-pass s':>10}{'parallel s':>12}{'par/1-pass':>12}{'aw s':>8}{'par/aw':>8}"
-          f"{'naive MB':>10}{'1-pass MB':>11}{'par MB':>8}{'aw MB':>7}")
+    print(f"{'file':<14}{'naive s':>9}{'1-pass s':>10}{'parallel s':>12}{'par/1-pass':>12}{'bare s':>8}"
+          f"{'ins÷bare':>10}{'aw s':>8}{'par/aw':>8}{'naive MB':>10}{'1-pass MB':>11}{'par MB':>8}{'bare MB':>9}"
+          f"{'aw MB':>7}")
     with tempfile.TemporaryDirectory() as directory:
         for minutes in arguments.minutes:
             for container in arguments.formats:
@@ -161,11 +164,13 @@ def main() -> None:
                 generate(path, minutes, container)
                 baseline = None if arguments.no_naive else measure("naive", path)
                 one_pass, parallel = measure("one-pass", path), measure("parallel", path)
+                bare = measure("parallel-without-insights", path)
                 reference = measure_audiowaveform(audiowaveform, path) if audiowaveform else None
                 print(f"{path.name:<14}{_seconds(baseline):>9}{one_pass['seconds']:>10.2f}{parallel['seconds']:>12.2f}"
-                      f"{parallel['seconds'] / one_pass['seconds']:>11.2f}x{_seconds(reference):>8}"
+                      f"{parallel['seconds'] / one_pass['seconds']:>11.2f}x{bare['seconds']:>8.2f}"
+                      f"{parallel['seconds'] / bare['seconds']:>9.2f}x{_seconds(reference):>8}"
                       f"{_ratio(parallel, reference):>8}{_megabytes(baseline):>10}{one_pass['rss_mb']:>11.0f}"
-                      f"{parallel['rss_mb']:>8.0f}{_megabytes(reference):>7}", flush=True)
+                      f"{parallel['rss_mb']:>8.0f}{bare['rss_mb']:>9.0f}{_megabytes(reference):>7}", flush=True)
                 path.unlink()
     stream, plain = hash_throughput()
     print(f"\nSHA-256 of the download stream: {stream:.0f} MB/s; plain hashlib.sha256 in memory: {plain:.0f} MB/s "

@@ -114,7 +114,7 @@ def test_full_scale_square_wave(tmp_path: Path) -> None:
     assert result.pixel_max.max() == 32767 and result.pixel_min.min() == -32767
     document = waveform_document(peaks=result.peaks, duration=result.duration, sample_rate=result.sample_rate,
                                  samples_per_pixel=result.samples_per_pixel, pixel_min=result.pixel_min,
-                                 pixel_max=result.pixel_max, created_at="t")
+                                 pixel_max=result.pixel_max, created_at="t", insights=result.insights)
     assert max(document["data"]) == 127 and min(document["data"]) == -127
     assert set(result.peaks) == {1.0}
 

@@ -117,7 +117,7 @@ async def test_three_different_stems_make_one_mix_that_matches_the_reference(
         "waveform_detail_path": f"waveforms/stage-1_mixed_waveform_{stamp}.dat",
         "audio_data_hash": hashlib.sha256(mixed).hexdigest(), "file_size": len(mixed), "duration": 3.0,
         "sample_rate": 48000, "channels": 2, "peak": round(int(np.abs(expected).max()) / 32767, 6),
-        "gain": body["gain"], "loudness_lufs": body["loudness_lufs"],
+        "gain": body["gain"], "loudness_lufs": body["loudness_lufs"], "insights": body["insights"],
         "processing_time": body["processing_time"], "timestamp": body["timestamp"],
     }
     assert 0.95 < 0.95 / body["gain"] < 1.0 and body["peak"] == pytest.approx(0.95, abs=1e-4)
@@ -134,6 +134,12 @@ async def test_three_different_stems_make_one_mix_that_matches_the_reference(
     assert waveform["samples_per_pixel"] == analysis.samples_per_pixel == 36
     assert waveform["length"] == len(analysis.pixel_min)
     assert stack.get(body["waveform_detail_path"]) == detail.getvalue()
+    assert analysis.insights is not None
+    assert waveform["insights"] == body["insights"]
+    assert body["insights"]["integrated_lufs"] == body["loudness_lufs"]
+    assert body["insights"]["integrated_lufs"] == pytest.approx(analysis.insights.integrated_lufs, abs=0.01)
+    assert body["insights"]["sample_peak_dbfs"] == pytest.approx(analysis.insights.sample_peak_dbfs, abs=0.01)
+    assert (body["insights"]["clipped_samples"], body["insights"]["silent"]) == (0, False)
 
     assert sorted(stack.object_keys()) == sorted([*stems, body["mixed_file_path"], body["waveform_data_path"],
                                                   body["waveform_detail_path"]])

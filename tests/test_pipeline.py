@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 
+import pytest
 from temporalio.client import Client
 
 from tests.audio_samples import SAMPLE_RATE, encode, sine
@@ -42,6 +43,11 @@ async def test_new_stem_is_hashed_decided_analysed_and_completed(services: Stack
     assert len(waveform["peaks"]) == 4000 and max(waveform["peaks"]) == 1.0
     assert waveform["duration"] == 2.5 and waveform["sample_rate"] == SAMPLE_RATE
     assert services.get(result["waveform_detail_path"])[:4] == (1).to_bytes(4, "little")
+    # A 0.5 sine at 440 Hz in both channels: -6.02 dBFS at its crest, -6.7 LUFS (FFmpeg's ebur128 reads the same).
+    assert waveform["insights"] == result["insights"]
+    assert result["insights"]["true_peak_dbtp"] == pytest.approx(-6.02, abs=0.2)
+    assert result["insights"]["integrated_lufs"] == pytest.approx(-6.7, abs=0.1)
+    assert result["insights"]["leading_silence_seconds"] < 0.01 and not result["insights"]["silent"]
     assert "uploads/user-1/track-1/drums.wav" in services.object_keys()
     assert services.temp_files() == []
 

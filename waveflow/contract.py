@@ -66,6 +66,32 @@ class DedupeDecision(BaseModel):
     upstream_id: ShortText | None = None
 
 
+class AudioInsights(BaseModel):
+    """What a musician needs to know about a stem (or a mix), measured in the pass that draws its waveform."""
+
+    integrated_lufs: float | None
+    """Integrated loudness, ITU-R BS.1770-4 with EBU R128 gating; null when all of it is under the -70 LUFS gate or
+    it is shorter than one 400 ms block."""
+    true_peak_dbtp: float | None
+    """True peak (BS.1770-4 Annex 2, 4x oversampled), dBTP; null for digital silence."""
+    sample_peak_dbfs: float | None
+    """Largest sample, dBFS; null for digital silence."""
+    clipped_samples: int
+    """Samples at full scale (±32767/32768 and beyond), over all channels."""
+    clipped_runs: int
+    """Runs of consecutive full-scale samples in one channel (a lone full-scale sample is a run of one)."""
+    first_clips_seconds: list[float]
+    """Where the first clipped runs start, in seconds (at most 5)."""
+    silent: bool
+    """No sample louder than -60 dBFS: a muted export."""
+    leading_silence_seconds: float
+    """Before the first sample louder than -60 dBFS."""
+    trailing_silence_seconds: float
+    """After the last sample louder than -60 dBFS."""
+    dc_offset: list[float]
+    """Per channel, the mean sample (full scale = 1)."""
+
+
 class AnalysisResult(BaseModel):
     """`result` of a SUCCESS completion after analysis (the Celery worker's fields plus added ones)."""
 
@@ -78,6 +104,8 @@ class AnalysisResult(BaseModel):
     channels: int
     format: str
     waveform_detail_path: str
+    insights: AudioInsights | None = Field(default=None, exclude_if=lambda value: value is None)
+    """Absent from runs that started before WaveFlow measured them."""
 
 
 class DuplicateDeletedResult(BaseModel):
@@ -162,6 +190,7 @@ class MixingCompletePayload(BaseModel):
     peak: float | None = None
     gain: float | None = None
     loudness_lufs: float | None = None
+    insights: AudioInsights | None = Field(default=None, exclude_if=lambda value: value is None)
     processing_time: float
     timestamp: str
     result: FailureResult | None = Field(default=None, exclude_if=lambda value: value is None)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from waveflow.contract import (
     AnalysisResult,
+    AudioInsights,
     CompletionPayload,
     DedupeDecision,
     DuplicateDeletedResult,
@@ -83,6 +84,8 @@ class AnalysisOutcome(BaseModel):
     format: str
     waveform_data_path: str
     waveform_detail_path: str
+    insights: AudioInsights | None = None
+    """None in the results of analyses recorded before WaveFlow measured insights."""
 
 
 class WebhookDelivery(BaseModel):
@@ -270,6 +273,8 @@ class MixOutcome(BaseModel):
     gain: float
     loudness_lufs: float | None
     stem_formats: list[str]
+    insights: AudioInsights | None = None
+    """None in the results of mixes recorded before WaveFlow measured insights."""
 
 
 class MixStatus(BaseModel):

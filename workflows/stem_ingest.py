@@ -331,7 +331,7 @@ class StemIngestWorkflow:
                               file_size=downloaded.size, duration=outcome.duration,
                               sample_rate=outcome.sample_rate, num_peaks=outcome.num_peaks,
                               channels=outcome.channels, format=outcome.format,
-                              waveform_detail_path=outcome.waveform_detail_path)
+                              waveform_detail_path=outcome.waveform_detail_path, insights=outcome.insights)
 
     async def _deliver(self, kind: WebhookKind, body: dict[str, object]) -> None:
         policy = self._input.policy

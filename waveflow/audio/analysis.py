@@ -1,4 +1,5 @@
-"""One streaming pass over an audio file: stream facts, the Celery worker's peaks, and two waveform levels."""
+"""One streaming pass over an audio file: stream facts, the Celery worker's peaks, two waveform levels and the
+stem's insights (loudness, true peak, clipping, silence, DC offset)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ import numpy as np
 from waveflow.audio.buckets import BoundedPixels, FixedWidthBuckets, ProportionalBuckets
 from waveflow.audio.decode import BLOCK_FRAMES, MPEG_FRAME_FRAMES, open_audio, open_segment
 from waveflow.audio.formats import AudioFormat, check_declared_length, detect_format
+from waveflow.audio.insights import InsightMeter, MeterBeside, insights_of
 from waveflow.audio.waveform import DatWriter, normalised_peaks
+from waveflow.contract import AudioInsights
 from waveflow.errors import AudioTooLongError, DamagedAudioError, WaveFlowError
 from waveflow.resources import available_cpus
 
@@ -54,6 +57,8 @@ class AudioAnalysis:
     pixel_max: np.ndarray
     detail_samples_per_pixel: int
     detail_length: int
+    insights: AudioInsights | None
+    """None when not asked for."""
 
     @property
     def duration(self) -> float:
@@ -108,21 +113,22 @@ def clock(seconds: float) -> str:
 
 def analyse_file(path: Path, *, num_peaks: int, detail_samples_per_pixel: int, detail_output: BinaryIO,
                  progress: Progress | None = None, segments: int | None = None,
-                 limit: LengthLimit | None = None) -> AudioAnalysis:
+                 limit: LengthLimit | None = None, insights: bool = True) -> AudioAnalysis:
     """`segments`: how many parts of a WAV, AIFF or FLAC file (SEGMENTABLE) are decoded at once, on as many threads
     (default: the cores the container may use, for a file of SEGMENTED_FROM_BYTES or more); the result is byte for
-    byte the one-pass result. `limit`: longer audio fails before it is decoded, or as soon as decoding passes it."""
+    byte the one-pass result. `limit`: longer audio fails before it is decoded, or as soon as decoding passes it.
+    `insights`: measure them (the bench turns them off to show what they cost)."""
     audio_format = detect_format(path)
     check_declared_length(path, audio_format)
     wanted_segments = segments or (available_cpus() if path.stat().st_size >= SEGMENTED_FROM_BYTES else 1)
     if wanted_segments > 1 and audio_format in SEGMENTABLE:
         analysis = _analyse_in_segments(path, audio_format, num_peaks, detail_samples_per_pixel, detail_output,
-                                        progress, wanted_segments, limit)
+                                        progress, wanted_segments, limit, insights)
         if analysis is not None:
             return analysis
         _rewind(detail_output)
     return _analyse_in_one_pass(path, audio_format, num_peaks, detail_samples_per_pixel, detail_output, progress,
-                                limit)
+                                limit, insights)
 
 
 def analyse_into(path: Path, detail_path: Path, *, num_peaks: int, detail_samples_per_pixel: int,
@@ -141,8 +147,9 @@ def _rewind(output: BinaryIO) -> None:
 
 def _analyse_in_one_pass(path: Path, audio_format: AudioFormat, num_peaks: int, detail_samples_per_pixel: int,
                          detail_output: BinaryIO, progress: Progress | None,
-                         limit: LengthLimit | None) -> AudioAnalysis:
-    with open_audio(path, audio_format) as decoded:
+                         limit: LengthLimit | None, insights: bool) -> AudioAnalysis:
+    with open_audio(path, audio_format) as decoded, MeterBeside(InsightMeter(decoded.info.channels,
+                                                                            decoded.info.sample_rate)) as meter:
         info = decoded.info
         if limit is not None:
             limit.check_declared(info.declared_frames, info.sample_rate)
@@ -163,6 +170,8 @@ def _analyse_in_one_pass(path: Path, audio_format: AudioFormat, num_peaks: int, 
             mono = mono_mix(block)
             for reducer in reducers:
                 reducer.add(mono, frames)
+            if insights:
+                meter.add(block)
             frames += len(mono)
             if limit is not None:
                 limit.check_decoded(frames, info.sample_rate, info.declared_frames)
@@ -171,6 +180,7 @@ def _analyse_in_one_pass(path: Path, audio_format: AudioFormat, num_peaks: int, 
         for reducer in reducers:
             reducer.finish()
         detail.close()
+        measured = insights_of([meter.part()]) if insights else None
     check_decoded_length(audio_format, frames, info.declared_frames, info.sample_rate)
     pixel_min, pixel_max = pixels.pixels()
     if not _length_as_declared(frames, info.declared_frames):
@@ -186,6 +196,7 @@ def _analyse_in_one_pass(path: Path, audio_format: AudioFormat, num_peaks: int, 
         pixel_max=pixel_max,
         detail_samples_per_pixel=detail_samples_per_pixel,
         detail_length=detail.length,
+        insights=measured,
     )
 
 
@@ -224,6 +235,7 @@ class _Segment:
     length: int
     peaks: _CollectedBuckets
     pixels: _CollectedBuckets
+    insights: InsightMeter | None
     decoded: int = 0
 
 
@@ -241,7 +253,7 @@ def segment_block_frames(segments: int, channels: int) -> int:
 
 def _analyse_in_segments(path: Path, audio_format: AudioFormat, num_peaks: int, detail_samples_per_pixel: int,
                          detail_output: BinaryIO, progress: Progress | None,
-                         wanted_segments: int, limit: LengthLimit | None) -> AudioAnalysis | None:
+                         wanted_segments: int, limit: LengthLimit | None, insights: bool) -> AudioAnalysis | None:
     """The one-pass result from segments decoded in parallel, or None when the file is not as its header says.
 
     Segment starts are multiples of the `.dat` pixel width (and of the MPEG frame), so each segment writes whole
@@ -258,7 +270,9 @@ def _analyse_in_segments(path: Path, audio_format: AudioFormat, num_peaks: int, 
         return None
     samples_per_pixel = max(1, math.ceil(info.declared_frames / num_peaks))
     detail = DatWriter(detail_output, info.sample_rate, detail_samples_per_pixel)
-    segments = [_Segment(start, length, _CollectedBuckets(), _CollectedBuckets()) for start, length in plan]
+    segments = [_Segment(start, length, _CollectedBuckets(), _CollectedBuckets(),
+                         InsightMeter(info.channels, info.sample_rate, start=start) if insights else None)
+                for start, length in plan]
     shared = _SegmentedAnalysis(path, audio_format, num_peaks, info.declared_frames, samples_per_pixel, detail,
                                 detail_samples_per_pixel, segment_block_frames(len(plan), info.channels),
                                 threading.Event())
@@ -289,6 +303,8 @@ def _analyse_in_segments(path: Path, audio_format: AudioFormat, num_peaks: int, 
         pixel_max=pixel_maxima.astype(np.int16),
         detail_samples_per_pixel=detail_samples_per_pixel,
         detail_length=detail.length,
+        insights=insights_of([segment.insights.part for segment in segments if segment.insights]) if insights
+        else None,
     )
 
 
@@ -309,6 +325,8 @@ def _analyse_segment(shared: _SegmentedAnalysis, segment: _Segment, *, beyond: b
             mono = mono_mix(block)
             for reducer in reducers:
                 reducer.add(mono, segment.start + segment.decoded)
+            if segment.insights is not None:
+                segment.insights.add(block)
             segment.decoded += len(mono)
         for reducer in reducers:
             reducer.finish()

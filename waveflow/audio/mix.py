@@ -1,4 +1,4 @@
-"""Streaming mixdown: many stems summed block by block into one file, its waveform and its loudness.
+"""Streaming mixdown: many stems summed block by block into one file, its waveform and its insights.
 
 Two passes, because the gain rule needs the mix's peak before the first sample can be written:
 
@@ -7,9 +7,7 @@ Two passes, because the gain rule needs the mix's peak before the first sample c
    the peak is tracked;
 2. the temp file is read back, scaled down to `TARGET_PEAK` if the peak was above it, rounded to 16-bit PCM
    and written as WAV or FLAC; the same pass builds the waveform (the Celery worker's peaks, audiowaveform
-   pixels, `.dat`).
-
-The integrated loudness (EBU R128, FFmpeg's `ebur128` filter) is measured in pass 1, beside the decoding threads.
+   pixels, `.dat`) and measures the written samples' insights (loudness, true peak, clipping, silence, DC).
 
 Memory is one block per stem plus the resampler's state, whatever the stems' length.
 """
@@ -33,8 +31,9 @@ from waveflow.audio.analysis import LengthLimit, check_decoded_length, clock, mo
 from waveflow.audio.buckets import BoundedPixels, FixedWidthBuckets, ProportionalBuckets
 from waveflow.audio.decode import BLOCK_FRAMES, DecodedAudio, open_audio
 from waveflow.audio.formats import AudioFormat, check_declared_length, detect_format
-from waveflow.audio.loudness import LoudnessMeter
+from waveflow.audio.insights import InsightMeter, insights_of
 from waveflow.audio.waveform import DatWriter, detail_bytes_bound, normalised_peaks
+from waveflow.contract import AudioInsights
 from waveflow.errors import DamagedAudioError, MixTooLongError, WaveFlowError
 from waveflow.resources import available_cpus
 
@@ -103,6 +102,7 @@ class MixedAudio:
     pixel_min: np.ndarray
     pixel_max: np.ndarray
     stem_formats: list[AudioFormat]
+    insights: AudioInsights
 
     @property
     def duration(self) -> float:
@@ -238,11 +238,9 @@ def mix_files(stems: list[tuple[str, Path]], options: MixOptions, *, float_temp:
     with _opened(stems, options) as (streams, rate, channels):
         summed = _sum_to_float_file(streams, rate, channels, float_temp, progress, options.max_input_seconds)
         stem_seconds = [stream.seconds_decoded for stream in streams]
-    gain = gain_for(summed.peak)
-    lufs = summed.loudness_lufs + 20 * math.log10(gain)
-    return _encode(float_temp, summed.frames, rate, channels, gain, options, output, detail_output,
+    return _encode(float_temp, summed.frames, rate, channels, gain_for(summed.peak), options, output, detail_output,
                    lambda seconds: progress("encoding", seconds, stem_seconds) if progress else None,
-                   [stream.format for stream in streams], round(lufs, 2) if math.isfinite(lufs) else None)
+                   [stream.format for stream in streams])
 
 
 def mix_into(stems: list[tuple[str, Path]], options: MixOptions, *, float_temp: Path, output: Path,
@@ -299,16 +297,12 @@ def _named(label: str) -> Iterator[None]:
 class _Summed:
     frames: int
     peak: float
-    loudness_lufs: float
-    """Of the unscaled sum; the gain shifts it by exactly 20·log10(gain) for anything louder than -60 LUFS
-    (BS.1770's relative gate is scale-invariant; only blocks near the -70 LUFS absolute gate could differ)."""
 
 
 def _sum_to_float_file(streams: list[_StemStream], rate: int, channels: int, float_temp: Path,
                        progress: MixProgress | None, max_input_seconds: float | None) -> _Summed:
-    """Pass 1: the sum of the stems ÷ their number, as raw float32 frames, with its peak and loudness."""
+    """Pass 1: the sum of the stems ÷ their number, as raw float32 frames, with its peak."""
     total = np.zeros((BLOCK_FRAMES, channels), np.float32)
-    loudness = LoudnessMeter(channels, rate)
     frames, peak = 0, 0.0
 
     def next_chunk(stream: _StemStream) -> np.ndarray:
@@ -316,7 +310,7 @@ def _sum_to_float_file(streams: list[_StemStream], rate: int, channels: int, flo
             return stream.read(BLOCK_FRAMES)
 
     # libsndfile, FFmpeg and soxr release the GIL: the stems decode side by side on every core, one round ahead
-    # of the summing, writing and loudness of the previous round.
+    # of the summing and writing of the previous round.
     with (float_temp.open("wb") as output,
           ThreadPoolExecutor(max_workers=min(len(streams), available_cpus()), thread_name_prefix="mix-decode")
           as decoders):
@@ -333,20 +327,19 @@ def _sum_to_float_file(streams: list[_StemStream], rate: int, channels: int, flo
             block = total[:length]
             block /= len(streams)
             peak = max(peak, float(np.abs(block).max()))
-            loudness.add(block)
             output.write(block.tobytes())
             frames += length
             if max_input_seconds is not None:
                 _check_input(sum(stream.seconds_decoded for stream in streams), max_input_seconds, "decode to")
             if progress is not None:
                 progress("mixing", frames / rate, [stream.seconds_decoded for stream in streams])
-    return _Summed(frames, peak, loudness.integrated())
+    return _Summed(frames, peak)
 
 
 def _encode(float_temp: Path, frames: int, rate: int, channels: int, gain: float, options: MixOptions,
             output: Path, detail_output: BinaryIO, progress: Callable[[float], None],
-            stem_formats: list[AudioFormat], loudness_lufs: float | None) -> MixedAudio:
-    """Pass 2: scale, round to 16-bit, write; the waveform from the same samples."""
+            stem_formats: list[AudioFormat]) -> MixedAudio:
+    """Pass 2: scale, round to 16-bit, write; the waveform and the insights from the same samples."""
     absolute_maxima = np.zeros(options.num_peaks, dtype=np.int32)
 
     def keep_peaks(indices: np.ndarray, minima: np.ndarray, maxima: np.ndarray) -> None:
@@ -356,6 +349,7 @@ def _encode(float_temp: Path, frames: int, rate: int, channels: int, gain: float
     detail = DatWriter(detail_output, rate, options.detail_samples_per_pixel)
     reducers = (ProportionalBuckets(options.num_peaks, frames, keep_peaks), pixels,
                 FixedWidthBuckets(options.detail_samples_per_pixel, detail.write))
+    meter = InsightMeter(channels, rate)
     written_peak = 0
     done = 0
     with float_temp.open("rb") as source, soundfile.SoundFile(
@@ -373,13 +367,15 @@ def _encode(float_temp: Path, frames: int, rate: int, channels: int, gain: float
             mono = mono_mix(pcm)
             for reducer in reducers:
                 reducer.add(mono, done)
+            meter.add(pcm)
             done += length
             progress(done / rate)
     for reducer in reducers:
         reducer.finish()
     detail.close()
     pixel_min, pixel_max = pixels.pixels()
+    insights = insights_of([meter.part])
     return MixedAudio(sample_rate=rate, channels=channels, frames=frames, peak=round(written_peak / INT16_SCALE, 6),
-                      gain=round(gain, 6), loudness_lufs=loudness_lufs,
+                      gain=round(gain, 6), loudness_lufs=insights.integrated_lufs,
                       peaks=normalised_peaks(absolute_maxima), samples_per_pixel=pixels.samples_per_pixel,
-                      pixel_min=pixel_min, pixel_max=pixel_max, stem_formats=stem_formats)
+                      pixel_min=pixel_min, pixel_max=pixel_max, stem_formats=stem_formats, insights=insights)

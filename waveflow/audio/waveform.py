@@ -10,6 +10,7 @@ from typing import BinaryIO, Protocol
 import numpy as np
 
 from waveflow.audio.decode import MAX_SAMPLE_RATE
+from waveflow.contract import AudioInsights
 
 DAT_VERSION_MONO = 1
 DAT_FLAG_8_BIT = 1
@@ -39,10 +40,12 @@ class Waveform(Protocol):
     samples_per_pixel: int
     pixel_min: np.ndarray
     pixel_max: np.ndarray
+    insights: AudioInsights
 
 
 def waveform_document(*, peaks: list[float], duration: float, sample_rate: int, samples_per_pixel: int,
-                      pixel_min: np.ndarray, pixel_max: np.ndarray, created_at: str) -> dict[str, object]:
+                      pixel_min: np.ndarray, pixel_max: np.ndarray, created_at: str,
+                      insights: AudioInsights) -> dict[str, object]:
     data = np.empty(2 * len(pixel_min), dtype=np.int8)
     data[0::2] = to_8_bit(pixel_min)
     data[1::2] = to_8_bit(pixel_max)
@@ -58,6 +61,7 @@ def waveform_document(*, peaks: list[float], duration: float, sample_rate: int, 
         "bits": 8,
         "length": len(pixel_min),
         "data": data.tolist(),
+        "insights": insights.model_dump(mode="json"),
     }
 
 

@@ -1,5 +1,5 @@
-"""Integrated loudness (ITU-R BS.1770-4, EBU R128 gating) of a stream of float frames, by FFmpeg's `ebur128` filter
-that PyAV already bundles: no library of its own to keep building on each new CPython."""
+"""The independent reference for WaveFlow's insights: FFmpeg's `ebur128` filter (libavfilter's own BS.1770 meter,
+true peak by resampling to 192 kHz), through the PyAV that decodes audio here anyway."""
 
 from __future__ import annotations
 
@@ -10,27 +10,24 @@ import av
 import av.filter
 import numpy as np
 
-ABSOLUTE_GATE_LUFS = -70.0
 LAYOUTS = {1: "mono", 2: "stereo"}
 
 
-class LoudnessMeter:
-    """Feed blocks of (frames, channels) float32 samples in order with `add`; `integrated()` once at the end."""
+class Ebur128:
+    """Feed (frames, channels) float32 blocks with `add`; `finish()` once, then read the figures."""
 
     def __init__(self, channels: int, rate: int) -> None:
-        if channels not in LAYOUTS:
-            raise ValueError(f"loudness of {channels} channels: only mono and stereo are weighted here")
         self._layout = LAYOUTS[channels]
         self._rate = rate
         self._graph = av.filter.Graph()
         source = self._graph.add_abuffer(format="flt", sample_rate=rate, layout=self._layout)
-        meter = self._graph.add("ebur128", "metadata=1")
+        meter = self._graph.add("ebur128", "metadata=1:peak=true")
         sink = self._graph.add("abuffersink")
         source.link_to(meter)
         meter.link_to(sink)
         self._graph.configure()
         self._frames = 0
-        self._latest = ABSOLUTE_GATE_LUFS
+        self._latest: dict[str, str] = {}
 
     def add(self, block: np.ndarray) -> None:
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block, np.float32).reshape(1, -1), format="flt",
@@ -42,19 +39,32 @@ class LoudnessMeter:
         self._graph.push(frame)
         self._drain()
 
-    def integrated(self) -> float:
-        """LUFS; -inf when every 400 ms block is below the -70 LUFS absolute gate (silence)."""
+    def finish(self) -> None:
         self._graph.push(None)
         self._drain()
-        return self._latest if self._latest > ABSOLUTE_GATE_LUFS else -math.inf
+
+    @property
+    def integrated_lufs(self) -> float:
+        return float(self._latest["lavfi.r128.I"])
+
+    @property
+    def true_peak_dbtp(self) -> float:
+        return 20 * math.log10(float(self._latest["lavfi.r128.true_peak"]))
 
     def _drain(self) -> None:
-        # The filter passes the audio through; each frame it emits carries the integrated loudness so far.
+        # The filter passes the audio through; each frame it emits carries the figures so far.
         while True:
             try:
                 frame = self._graph.pull()
             except (av.BlockingIOError, av.EOFError):
                 return
-            measured = frame.metadata.get("lavfi.r128.I")
-            if measured is not None:
-                self._latest = float(measured)
+            if "lavfi.r128.I" in frame.metadata:
+                self._latest = dict(frame.metadata)
+
+
+def measured(samples: np.ndarray, rate: int, block_frames: int = 65536) -> Ebur128:
+    meter = Ebur128(samples.shape[1], rate)
+    for start in range(0, len(samples), block_frames):
+        meter.add(samples[start:start + block_frames])
+    meter.finish()
+    return meter
