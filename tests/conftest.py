@@ -36,12 +36,17 @@ that uses one is in the stack tier. The Temporal dev server alone does not: work
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stack: needs moto, WaveFlow processes, Node, a browser or a container "
                                        "engine (the fast tier, `make test-fast`, is every other test)")
+    config.addinivalue_line("markers", "long: takes minutes by design (an outage, a burst, a chaos run, an image "
+                                       "build); collected first")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
+    # pytest-xdist hands tests out in collection order: the long ones start at once, each on a worker of its own,
+    # instead of one of them starting last and running alone at the end.
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 @pytest.fixture(scope="session")

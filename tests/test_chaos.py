@@ -25,6 +25,7 @@ def test_one_seed_gives_one_workload_and_one_fault_schedule() -> None:
     assert plan(41, 3.0) != plan(42, 3.0)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(900)
 def test_a_short_chaos_run_keeps_every_invariant(chaos: Path) -> None:
     seed = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1_000_000))
@@ -32,6 +33,7 @@ def test_a_short_chaos_run_keeps_every_invariant(chaos: Path) -> None:
     assert violations == [], f"chaos seed {seed} (CHAOS_SEED={seed} repeats it): {violations}"
 
 
+@pytest.mark.long
 @pytest.mark.timeout(900)
 def test_the_runner_finds_a_bridge_that_acknowledges_before_temporal_has_the_message(chaos: Path) -> None:
     """The defect drops hash requests and decisions alike: stems end without their outcome, or with none."""

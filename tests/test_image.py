@@ -168,6 +168,7 @@ def logs_on_failure(containers: list[Container]) -> Iterator[None]:
         raise
 
 
+@pytest.mark.long
 @pytest.mark.timeout(LANE_TIMEOUT_SECONDS)
 def test_image_runs_worker_and_bridge_as_non_root_healthy_and_ingests_a_stem(
         containers: tuple[Container, Container], stack: Stack) -> None:

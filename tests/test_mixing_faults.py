@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -34,6 +35,7 @@ async def wait_for_mix_phase(client: Client, workflow_id: str, phase: str, timeo
     raise TimeoutError(f"{workflow_id} never reached {phase}")
 
 
+@pytest.mark.long
 async def test_mixing_host_killed_while_uploading_the_mix_falls_back_to_any_worker(
         stack: Stack, client: Client, tmp_path: Path) -> None:
     stems = {"uploads/lost/drums.wav": encode(sine(20.0, amplitude=0.5)),

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -66,6 +67,7 @@ async def until_polling(client: Client, settings: Settings, identity: str, timeo
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.long
 async def test_one_cleanup_sweeps_every_host_and_keeps_what_it_must(stack: Stack, client: Client,
                                                                     tmp_path: Path) -> None:
     hosts = {name: stack.settings.model_copy(update={"worker_host_id": name, "temp_dir": tmp_path / name / "temp"})

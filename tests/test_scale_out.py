@@ -46,6 +46,7 @@ async def report_unfinished(client: Client, stack: Stack, stems: list[str]) -> N
               f"pending {pending}, last events {events}")
 
 
+@pytest.mark.long
 @pytest.mark.timeout(600)
 async def test_two_hosts_two_bridges_a_burst_and_one_host_killed(stack: Stack, client: Client,
                                                                   tmp_path: Path) -> None:

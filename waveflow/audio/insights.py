@@ -14,9 +14,11 @@ import itertools
 import math
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from fractions import Fraction
 
+import av
+import av.filter
 import numpy as np
-from scipy import signal
 
 from waveflow.contract import AudioInsights
 
@@ -51,9 +53,9 @@ TRUE_PEAK_GAIN_BOUND = float(np.abs(TRUE_PEAK_PHASES).sum(axis=1).max())
 absolute taps): a block whose samples all lie below the true peak so far ÷ this cannot raise it, and is skipped."""
 
 
-def k_weighting(rate: int) -> np.ndarray:
-    """BS.1770's pre-filter (a high shelf) and RLB high-pass as second-order sections, designed for `rate` from
-    their analogue prototypes (the 48 kHz coefficients of the standard come out exactly)."""
+def k_weighting(rate: int) -> list[list[float]]:
+    """BS.1770's pre-filter (a high shelf) and RLB high-pass as second-order sections (b0 b1 b2 a0 a1 a2), designed
+    for `rate` from their analogue prototypes (the 48 kHz coefficients of the standard come out exactly)."""
     shelf_k = math.tan(math.pi * 1681.974450955533 / rate)
     shelf_q = 0.7071752369554196
     high_gain = 10 ** (3.999843853973347 / 20)
@@ -67,7 +69,42 @@ def k_weighting(rate: int) -> np.ndarray:
     pass_q = 0.5003270373238773
     pass_a0 = 1 + pass_k / pass_q + pass_k ** 2
     high_pass = [1.0, -2.0, 1.0, 1.0, 2 * (pass_k ** 2 - 1) / pass_a0, (1 - pass_k / pass_q + pass_k ** 2) / pass_a0]
-    return np.array([shelf, high_pass])
+    return [shelf, high_pass]
+
+
+class KWeighting:
+    """The K-weighting filters run by FFmpeg's `biquad` filter through PyAV (already loaded to decode), block by
+    block with its state carried on: SciPy's sosfilt would cost 80 MB of resident memory per process to import."""
+
+    def __init__(self, channels: int, rate: int) -> None:
+        self._rate = rate
+        self._layout = f"{channels}c"
+        self._graph = av.filter.Graph()
+        previous = self._graph.add_abuffer(format="fltp", sample_rate=rate, layout=self._layout)
+        for b0, b1, b2, a0, a1, a2 in k_weighting(rate):
+            section = self._graph.add("biquad", f"b0={b0!r}:b1={b1!r}:b2={b2!r}:a0={a0!r}:a1={a1!r}:a2={a2!r}:"
+                                                "precision=f32")
+            previous.link_to(section)
+            previous = section
+        sink = self._graph.add("abuffersink")
+        previous.link_to(sink)
+        self._graph.configure()
+        self._frames = 0
+
+    def filtered(self, samples: np.ndarray) -> np.ndarray:
+        """The weighted (channels, frames) block; the filters' output comes out as the input goes in."""
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout=self._layout)
+        frame.sample_rate = self._rate
+        frame.time_base = Fraction(1, self._rate)
+        frame.pts = self._frames
+        self._frames += samples.shape[1]
+        self._graph.push(frame)
+        weighted = [self._graph.pull().to_ndarray()]
+        total = weighted[0].shape[1]
+        while total < samples.shape[1]:
+            weighted.append(self._graph.pull().to_ndarray())
+            total += weighted[-1].shape[1]
+        return weighted[0] if len(weighted) == 1 else np.concatenate(weighted, axis=1)
 
 
 def channel_weights(channels: int) -> np.ndarray:
@@ -107,8 +144,7 @@ class InsightPart:
 class InsightMeter:
     def __init__(self, channels: int, rate: int, *, start: int = 0) -> None:
         self._rate = rate
-        self._sections = k_weighting(rate)
-        self._state = np.zeros((self._sections.shape[0], channels, 2))
+        self._weighting = KWeighting(channels, rate)
         # The stream starts after silence; a segment further in starts after samples its meter never sees, so its
         # first interpolations wait for a full window rather than assume silence (which would ring at the edge).
         self._history = np.zeros((channels, 0 if start else TRUE_PEAK_HISTORY), dtype=np.float32)
@@ -191,7 +227,7 @@ class InsightMeter:
                                                   _interpolated_peak(column[begin:end + TRUE_PEAK_HISTORY]))
 
     def _loudness(self, samples: np.ndarray, position: int) -> None:
-        weighted, self._state = signal.sosfilt(self._sections, samples, axis=1, zi=self._state)
+        weighted = self._weighting.filtered(samples)
         first = _subblock_of(position, self._rate)
         last = _subblock_of(position + samples.shape[1] - 1, self._rate)
         bounds = [max(0, _subblock_start(index, self._rate) - position) for index in range(first, last + 1)]
@@ -205,7 +241,7 @@ class InsightMeter:
 
 class MeterBeside:
     """An InsightMeter fed on a thread of its own, one block behind the caller: a single-pass decode leaves the other
-    cores idle, and numpy and scipy release the GIL while they measure. Use as a context manager."""
+    cores idle, and numpy and FFmpeg release the GIL while they measure. Use as a context manager."""
 
     def __init__(self, meter: InsightMeter) -> None:
         self._meter = meter
