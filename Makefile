@@ -40,7 +40,7 @@ lock: install
 	$(LOCK) -o requirements/runtime.txt
 	$(LOCK) --extra test -o requirements/dev.txt
 
-# After changing a wire model: regenerate docs/schemas/.
+# After changing a wire model: regenerate docs/schemas/ and the NestJS package's copy (then `npm run generate` there).
 schemas: install
 	$(PY) -m waveflow.wire_schemas
 

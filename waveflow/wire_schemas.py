@@ -1,8 +1,10 @@
 """JSON Schemas of every SQS message WaveFlow accepts and every webhook it sends, generated from the models.
 
-`python -m waveflow.wire_schemas` rewrites `docs/schemas/`; a test fails when the checked-in files drift from
-the models. Celery protocol v2 bodies are base64 and carry the same kwargs as the envelope: no schema can
-describe the base64 layer, docs/contract.md does.
+The project's one schema generator. `python -m waveflow.wire_schemas` rewrites `docs/schemas/` and the copy the
+npm package `@waveflow/nestjs` ships and generates its TypeScript types and ajv validators from
+(`packages/nestjs/schemas/`: the same files, plus the answer of the `decide` update); tests fail when either
+checked-in set drifts from the models. Celery protocol v2 bodies are base64 and carry the same kwargs as the
+envelope: no schema can describe the base64 layer, docs/contract.md does.
 """
 
 from __future__ import annotations
@@ -14,11 +16,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
-from waveflow.contract import CompletionPayload, DedupeDecision, HashCheckPayload, MixingCompletePayload
+from waveflow.contract import (
+    CompletionPayload,
+    DecisionReceipt,
+    DedupeDecision,
+    HashCheckPayload,
+    MixingCompletePayload,
+)
 from waveflow.messages import TASK_PREFIX, Task, kwargs_model
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_DIR = ROOT / "docs" / "schemas"
+PACKAGE_SCHEMA_DIR = ROOT / "packages" / "nestjs" / "schemas"
+"""The npm package's copy: what it validates with at run time and generates its types from."""
 WEBHOOK_PAYLOADS: dict[str, type[BaseModel]] = {"hash-check": HashCheckPayload, "completion": CompletionPayload,
                                                  "mixing-complete": MixingCompletePayload}
 """Path under WEBHOOK_URL → the model of its body."""
@@ -62,13 +73,20 @@ def wire_schemas() -> dict[str, dict[str, Any]]:
     return {name: {"$schema": SCHEMA_DIALECT, **schema} for name, schema in schemas.items()}
 
 
+def package_schemas() -> dict[str, dict[str, Any]]:
+    """Relative file name under packages/nestjs/schemas → its JSON Schema: every wire schema, and what the
+    `decide` update answers (a server on the direct Temporal path reads it)."""
+    receipt = _model_schema(DecisionReceipt, "Temporal update: decide (its result)", "serialization")
+    return {**wire_schemas(), "updates/decide.result.schema.json": {"$schema": SCHEMA_DIALECT, **receipt}}
+
+
 def render(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
-def write(directory: Path = SCHEMA_DIR) -> list[Path]:
+def write(directory: Path = SCHEMA_DIR, schemas: dict[str, dict[str, Any]] | None = None) -> list[Path]:
     written = []
-    for name, schema in wire_schemas().items():
+    for name, schema in (wire_schemas() if schemas is None else schemas).items():
         path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(schema), encoding="utf-8")
@@ -76,6 +94,14 @@ def write(directory: Path = SCHEMA_DIR) -> list[Path]:
     return written
 
 
+def write_all() -> list[Path]:
+    """docs/schemas and the npm package's copy (files of schemas no longer generated are removed from the copy)."""
+    for stale in PACKAGE_SCHEMA_DIR.rglob("*.schema.json") if PACKAGE_SCHEMA_DIR.is_dir() else ():
+        if str(stale.relative_to(PACKAGE_SCHEMA_DIR)) not in package_schemas():
+            stale.unlink()
+    return write(SCHEMA_DIR) + write(PACKAGE_SCHEMA_DIR, package_schemas())
+
+
 if __name__ == "__main__":
-    for path in write(Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_DIR):
+    for path in write(Path(sys.argv[1])) if len(sys.argv) > 1 else write_all():
         print(path)
