@@ -12,6 +12,7 @@ import soundfile
 import soxr
 
 from tests.audio_samples import encode, encode_with_ffmpeg, sine
+from tests.ffmpeg_ebur128 import measured
 from waveflow.audio.mix import ChannelMode, MixedAudio, MixOptions, OutputFormat, mix_files
 from waveflow.errors import DamagedAudioError, WaveFlowError
 
@@ -105,3 +106,15 @@ def test_memory_does_not_grow_with_the_length_of_the_stems(tmp_path: Path) -> No
     short, long = peak_traced_bytes(tmp_path, 4, 30), peak_traced_bytes(tmp_path, 4, 120)
     assert long < short * 1.15 and long < 16 * 1024 * 1024
     assert peak_traced_bytes(tmp_path, 8, 10) < 24 * 1024 * 1024
+
+
+def test_the_mix_insights_read_as_ffmpeg_reads_the_written_mix(tmp_path: Path) -> None:
+    """Loud enough for the gain rule to scale it: the figures describe the written file, not the unscaled sum."""
+    stems = {"drums.wav": encode(sine(6.0, amplitude=0.99, frequency=110.0)),
+             "bass.wav": encode(sine(6.0, amplitude=0.98, frequency=110.0))}
+    mixed, _ = mix(tmp_path, stems)
+    written, rate = soundfile.read(str(tmp_path / "mix.wav"), dtype="float32", always_2d=True)
+    reference = measured(written, rate)
+    assert mixed.gain < 1.0 and mixed.insights.integrated_lufs == mixed.loudness_lufs
+    assert mixed.loudness_lufs == pytest.approx(reference.integrated_lufs, abs=0.1)
+    assert mixed.insights.true_peak_dbtp == pytest.approx(reference.true_peak_dbtp, abs=0.2)
