@@ -5,6 +5,9 @@ standard `OTEL_*` variables say where."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -113,6 +116,8 @@ class OtlpCollector:
     def __init__(self, protocol: str) -> None:
         self.protocol = protocol
         self.spans: list[ExportedSpan] = []
+        self.keys: set[str | None] = set()
+        """The `x-collector-key` header (or gRPC metadata) of each export."""
         self._changed = threading.Condition()
         self._grpc: grpc.Server | None = None
         self._http: LoopbackHttpServer | None = None
@@ -123,7 +128,9 @@ class OtlpCollector:
         if self.protocol == "grpc":
 
             class TraceService(TraceServiceServicer):
-                def Export(self, request: ExportTraceServiceRequest, context: object) -> ExportTraceServiceResponse:
+                def Export(self, request: ExportTraceServiceRequest,
+                           context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+                    collector.keys.add(dict(context.invocation_metadata()).get("x-collector-key"))
                     collector.take(request)
                     return ExportTraceServiceResponse()
 
@@ -135,6 +142,7 @@ class OtlpCollector:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                collector.keys.add(self.headers["x-collector-key"])
                 collector.take(ExportTraceServiceRequest.FromString(
                     self.rfile.read(int(self.headers["Content-Length"]))))
                 self.send_response(200)
@@ -175,7 +183,7 @@ def test_worker_and_bridge_export_one_trace_over_otlp(protocol: str, stack: Stac
     collector = OtlpCollector(protocol)
     good, text = f"exported-{protocol.split('/')[0]}", f"exported-text-{protocol.split('/')[0]}"
     env = {**stack.env(), "OTEL_EXPORTER_OTLP_ENDPOINT": collector.start(), "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-           "OTEL_BSP_SCHEDULE_DELAY": "100"}
+           "OTEL_EXPORTER_OTLP_HEADERS": "x-collector-key=key-1", "OTEL_BSP_SCHEDULE_DELAY": "100"}
     stack.put(f"uploads/{good}.wav", encode(sine(0.3)))
     stack.put(f"uploads/{text}.wav", b"words, not audio" * 20)
     worker = spawn("worker.py", env, tmp_path / "worker.log")
@@ -203,6 +211,7 @@ def test_worker_and_bridge_export_one_trace_over_otlp(protocol: str, stack: Stac
         stop_process(bridge)
         stop_process(worker)
         collector.stop()
+    assert collector.keys == {"key-1"}, "every export carries OTEL_EXPORTER_OTLP_HEADERS"
     spans = in_trace()
     post = spans[parent_bytes]  # the webhook's traceparent names the HTTP client span that sent it
     assert (post.service, post.name) == ("waveflow-worker", "POST")
@@ -253,3 +262,18 @@ def test_a_setting_waveflow_cannot_follow_is_one_line_at_start(environ: dict[str
         monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit, match=f"waveflow: invalid environment: .*{named}"):
         configure_tracing("waveflow-test")
+
+
+@pytest.mark.parametrize(("environ", "sampler"), [
+    ({}, "ParentBased{root:AlwaysOnSampler,"),
+    ({"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"},
+     "ParentBased{root:TraceIdRatioBased{0.25},"),
+    ({"OTEL_TRACES_SAMPLER": "always_off"}, "AlwaysOffSampler"),
+])
+def test_the_sampler_is_the_standard_variables(environ: dict[str, str], sampler: str) -> None:
+    """In a process of its own: the tracer provider is set once per process."""
+    probe = ("from opentelemetry import trace; from waveflow.tracing import configure_tracing; "
+             "configure_tracing('probe'); print(trace.get_tracer_provider().sampler.get_description())")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ["PATH"], "OTEL_TRACES_EXPORTER": "console", **environ})
+    assert done.stdout.strip().startswith(sampler), done.stderr[-2000:]
