@@ -48,6 +48,20 @@ TRUE_PEAK_PHASES = np.array([
 ])
 TRUE_PEAK_PHASES_32 = TRUE_PEAK_PHASES.astype(np.float32)
 TRUE_PEAK_HISTORY = TRUE_PEAK_PHASES.shape[1] - 1
+TRUE_PEAK_RUN_OUTPUTS = 12
+"""Consecutive sample positions interpolated by one row of the matrix product (12 measured fastest of 8 to 32)."""
+
+
+def _run_matrix() -> np.ndarray:
+    """Column `phase * TRUE_PEAK_RUN_OUTPUTS + j` holds the taps that interpolate position j of a row of samples."""
+    matrix = np.zeros((TRUE_PEAK_RUN_OUTPUTS + TRUE_PEAK_HISTORY, 4 * TRUE_PEAK_RUN_OUTPUTS), dtype=np.float32)
+    for phase, taps in enumerate(TRUE_PEAK_PHASES_32):
+        for position in range(TRUE_PEAK_RUN_OUTPUTS):
+            matrix[position:position + len(taps), phase * TRUE_PEAK_RUN_OUTPUTS + position] = taps[::-1]
+    return matrix
+
+
+TRUE_PEAK_RUN_MATRIX = _run_matrix()
 TRUE_PEAK_GAIN_BOUND = float(np.abs(TRUE_PEAK_PHASES).sum(axis=1).max())
 """No interpolated point exceeds the largest sample of its 12 by more than this factor (the phases' largest sum of
 absolute taps): a block whose samples all lie below the true peak so far ÷ this cannot raise it, and is skipped."""
@@ -301,14 +315,23 @@ def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _interpolated_peak(window: np.ndarray) -> float:
-    """The largest |value| of the four phases over every full 12-sample window of `window`, by shifted sums (numpy's
-    convolve is several times slower for 12 taps)."""
+    """The largest |value| of the four phases over every full 12-sample window of `window`: runs of
+    TRUE_PEAK_RUN_OUTPUTS windows as rows of one matrix product (BLAS does in one call what would be 96 numpy passes
+    over the block, about three times faster), the last few by shifted sums."""
     count = len(window) - TRUE_PEAK_HISTORY
+    runs = count // TRUE_PEAK_RUN_OUTPUTS
     peak = 0.0
-    for taps in TRUE_PEAK_PHASES_32:
-        total = taps[-1] * window[:count]
+    if runs:
+        rows = np.lib.stride_tricks.as_strided(
+            window, shape=(runs, TRUE_PEAK_RUN_OUTPUTS + TRUE_PEAK_HISTORY),
+            strides=(TRUE_PEAK_RUN_OUTPUTS * window.strides[0], window.strides[0]), writeable=False)
+        interpolated = np.ascontiguousarray(rows) @ TRUE_PEAK_RUN_MATRIX
+        peak = max(float(interpolated.max()), float(-interpolated.min()))
+    rest = window[runs * TRUE_PEAK_RUN_OUTPUTS:]
+    for taps in TRUE_PEAK_PHASES_32 if len(rest) > TRUE_PEAK_HISTORY else ():
+        total = taps[-1] * rest[:len(rest) - TRUE_PEAK_HISTORY]
         for offset, tap in enumerate(taps[-2::-1], start=1):
-            total += tap * window[offset:offset + count]
+            total += tap * rest[offset:offset + len(total)]
         peak = max(peak, float(total.max()), float(-total.min()))
     return peak
 
