@@ -19,6 +19,7 @@ from fractions import Fraction
 import av
 import av.filter
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from waveflow.contract import AudioInsights
 
@@ -157,6 +158,9 @@ class InsightPart:
 
 class InsightMeter:
     def __init__(self, channels: int, rate: int, *, start: int = 0) -> None:
+        # For the whole process, which is a decoding process in the worker: BLAS's threads would only contend with
+        # the segments' and with each other over the true peak's small matrix products.
+        threadpool_limits(limits=1, user_api="blas")
         self._rate = rate
         self._weighting = KWeighting(channels, rate)
         # The stream starts after silence; a segment further in starts after samples its meter never sees, so its
