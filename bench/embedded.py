@@ -1,5 +1,5 @@
-"""The embedded stack the whole-stack benches run on: a Temporal dev server, moto (S3 and SQS), the NestJS
-stand-in, and WaveFlow's own processes, each stopped when the bench ends."""
+"""The embedded stack the whole-stack benches run on: a Temporal dev server, moto (SQS, and S3 unless SeaweedFS
+serves it), the NestJS stand-in, and WaveFlow's own processes, each stopped when the bench ends."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import soundfile
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from devstack.local_aws import LocalAws  # noqa: E402 - after the path is set
 from devstack.nestjs_standin import NestJsStandIn  # noqa: E402
 from devstack.processes import TemporalDevServer, free_port, spawn, stop_process  # noqa: E402
+from devstack.seaweedfs import SeaweedS3  # noqa: E402
 
 HASH_CHECK = "/webhook/hash-check"
 COMPLETION = "/webhook/completion"
@@ -35,6 +37,8 @@ class BenchStack:
     work: Path
     temporal: TemporalDevServer
     aws: LocalAws
+    s3: Any
+    """The S3 the bench's WaveFlow uses: moto's or SeaweedFS's."""
     bucket: str
     queue_url: str
     standin: NestJsStandIn
@@ -46,7 +50,7 @@ class BenchStack:
         self.aws.sqs().send_message(QueueUrl=self.queue_url, MessageBody=body)
 
     def put(self, key: str, data: bytes) -> None:
-        self.aws.s3().put_object(Bucket=self.bucket, Key=key, Body=data)
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
 
     def start(self, script: str, name: str, **env: str) -> subprocess.Popen[bytes]:
         """`worker.py` or `sqs_bridge.py` on this stack, its output in `<name>.log`; stopped with the stack."""
@@ -69,28 +73,31 @@ class BenchStack:
 
 @contextlib.contextmanager
 def bench_stack(name: str, *, temporal_metrics: bool = False, log_level: str = "WARNING",
-                **settings: str) -> Iterator[BenchStack]:
+                s3: Literal["moto", "seaweedfs"] = "moto", **settings: str) -> Iterator[BenchStack]:
     work = Path(tempfile.mkdtemp(prefix=f"waveflow-{name}-"))
     temporal = TemporalDevServer(port=free_port(), ui_port=free_port(),
                                  metrics_port=free_port() if temporal_metrics else None,
                                  log_file=work / "temporal.log").start()
     aws = LocalAws().start()
+    seaweed = SeaweedS3(work / "seaweedfs", work / "seaweedfs.log").start() if s3 == "seaweedfs" else None
     bucket = f"waveflow-{name}"
-    aws.create_bucket(bucket)
+    (seaweed or aws).create_bucket(bucket)
     queue_url = aws.create_queue(f"waveflow-{name}", visibility_timeout=60)
     sqs = aws.sqs()
     standin = NestJsStandIn(send_to_sqs=lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body)).start()
     env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": bucket, "SQS_QUEUE_URL": queue_url,
            "WEBHOOK_URL": standin.url, "TEMP_DIR": str(work / "temp"), "METRICS_BIND_ADDRESS": "",
            "WORKER_HEALTH_BIND_ADDRESS": "", "BRIDGE_HEALTH_BIND_ADDRESS": "", "SQS_WAIT_TIME_SECONDS": "2",
-           "LOG_LEVEL": log_level, **settings}
-    stack = BenchStack(work, temporal, aws, bucket, queue_url, standin, env)
+           "LOG_LEVEL": log_level, **(seaweed.environment() if seaweed else {}), **settings}
+    stack = BenchStack(work, temporal, aws, (seaweed or aws).s3(), bucket, queue_url, standin, env)
     try:
         yield stack
     finally:
         for process in stack.processes:
             stop_process(process)
         standin.stop()
+        if seaweed is not None:
+            seaweed.stop()
         aws.stop()
         temporal.stop()
 

@@ -12,7 +12,7 @@ attributes, message counts included: a pass over the whole queue per message, qu
 cost AWS does not have. Unless `--moto-as-is`, the bench reads the retention period directly (the same answer),
 so that at 1,000 stems the emulator does not hide what WaveFlow costs.
 
-    .venv/bin/python bench/load.py [--stems 1000] [--idle 20]
+    .venv/bin/python bench/load.py [--stems 1000] [--idle 20] [--s3 seaweedfs]
 """
 
 from __future__ import annotations
@@ -72,11 +72,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--idle", type=int, default=20, help="stems sent one at a time before the burst")
     parser.add_argument("--moto-as-is", action="store_true", help="keep moto's quadratic SQS retention check")
+    parser.add_argument("--s3", choices=["moto", "seaweedfs"], default="moto",
+                        help="the S3 server: moto's (closes every connection) or SeaweedFS (keeps them alive, as S3)")
     args = parser.parse_args()
     count, idle_count, moto_as_is = args.stems, args.idle, args.moto_as_is
     if not moto_as_is:
         read_retention_directly()
-    with bench_stack("load", temporal_metrics=True) as stack:
+    with bench_stack("load", temporal_metrics=True, s3=args.s3) as stack:
         workers = [stack.start("worker.py", "worker"), stack.start("sqs_bridge.py", "bridge")]
         temporal, standin, sqs = stack.temporal, stack.standin, stack.aws.sqs()
         assert temporal.process is not None
@@ -120,6 +122,7 @@ def main() -> None:
                   for n in Counter(item.body["stemId"] for item in kind).values())
     lost = sum(1 for stem in stem_ids if stem not in first_completion or stem not in first_hash)
     print("SQS: moto as is" if moto_as_is else "SQS: moto, its retention check read directly (see --moto-as-is)")
+    print(f"S3: {'SeaweedFS (weed mini), connections kept alive' if args.s3 == 'seaweedfs' else 'moto'}")
     print(f"stems: {count}   messages/s (send → every hash-check): {count / (hashed_all - started):.1f}"
           f"   stems/s (send → every completion): {count / (completed_all - started):.1f}")
     print(f"latency to hash-check  p50 {percentile(to_hash, 0.5):.2f} s   p95 {percentile(to_hash, 0.95):.2f} s")

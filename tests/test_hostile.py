@@ -16,6 +16,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.s3 import S3Activities
 from devstack.processes import spawn, stop_process
+from devstack.seaweedfs import SeaweedS3
 from tests.audio_samples import encode, sine
 from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
 from waveflow.contract import DedupeDecision, HashRequest
@@ -239,3 +240,35 @@ async def test_an_object_replaced_between_the_check_and_the_delete_is_kept(stack
     assert refused.value.type == "delete_refused"
     assert "was replaced while WaveFlow was deleting it" in str(refused.value)
     assert stack.get(ORIGINAL) == b"a newer upload"
+
+
+@pytest.fixture(scope="module")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    work = tmp_path_factory.mktemp("seaweedfs")
+    server = SeaweedS3(work / "data", work / "weed.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("replaced", [True, False])
+def test_on_a_real_s3_server_only_the_hashed_object_is_deleted(seaweed: SeaweedS3, stack: Stack,
+                                                               replaced: bool) -> None:
+    """SeaweedFS checks If-Match itself, as S3 does (moto's shortcuts are not what is tested here)."""
+    s3 = seaweed.s3()
+    bucket = f"{stack.bucket}-{'replaced' if replaced else 'kept'}"
+    seaweed.create_bucket(bucket)
+    audio = encode(sine(0.2))
+    s3.put_object(Bucket=bucket, Key=ORIGINAL, Body=audio)
+    etag = s3.head_object(Bucket=bucket, Key=ORIGINAL)["ETag"]
+    settings = stack.settings.model_copy(update={"s3_bucket_name": bucket})
+    activities = S3Activities(settings, ReplacedAfterHead(s3) if replaced else s3, TempArea(settings.temp_dir))
+    digest = hashlib.sha256(audio).hexdigest()
+    request = DeleteRequest(stem_id="real-s3", stem_key=ORIGINAL, decided_key=ORIGINAL, computed_sha256=digest,
+                            decided_sha256=digest, etag=etag, allowed_prefixes=())
+    if replaced:
+        with pytest.raises(ApplicationError, match="was replaced while WaveFlow was deleting it"):
+            ActivityEnvironment().run(activities.delete_duplicate, request)
+        assert s3.get_object(Bucket=bucket, Key=ORIGINAL)["Body"].read() == b"a newer upload"
+    else:
+        ActivityEnvironment().run(activities.delete_duplicate, request)
+        assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
