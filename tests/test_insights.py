@@ -15,7 +15,7 @@ import soundfile
 from tests.audio_samples import encode
 from tests.ffmpeg_ebur128 import measured
 from waveflow.audio.analysis import analyse_file
-from waveflow.audio.insights import InsightMeter, insights_of
+from waveflow.audio.insights import InsightMeter, MeterBeside, insights_of
 from waveflow.contract import AudioInsights
 
 RATE = 48000
@@ -150,3 +150,16 @@ def test_real_files_read_as_ffmpeg_reads_them(tmp_path: Path, container: str, su
                             segments=2).insights
     assert analysed.integrated_lufs == pytest.approx(reference.integrated_lufs, abs=LOUDNESS_TOLERANCE_LU)
     assert analysed.true_peak_dbtp == pytest.approx(reference.true_peak_dbtp, abs=TRUE_PEAK_TOLERANCE_DB)
+
+
+def test_a_meter_beside_the_decoder_sees_each_block_as_it_was() -> None:
+    """Decoders read every block into the same buffer: the meter on its own thread must measure what was handed."""
+    samples = tone([(-20.0, 3.0), (-3.0, 2.0)])
+    buffer = np.empty((4096, 2), np.float32)
+    with MeterBeside(InsightMeter(2, RATE)) as beside:
+        for first in range(0, len(samples), 4096):
+            block = samples[first:first + 4096]
+            buffer[:len(block)] = block
+            beside.add(buffer[:len(block)])
+        measured_beside = insights_of([beside.part()])
+    assert measured_beside == insights(samples)

@@ -148,8 +148,9 @@ def _rewind(output: BinaryIO) -> None:
 def _analyse_in_one_pass(path: Path, audio_format: AudioFormat, num_peaks: int, detail_samples_per_pixel: int,
                          detail_output: BinaryIO, progress: Progress | None,
                          limit: LengthLimit | None, insights: bool) -> AudioAnalysis:
-    with open_audio(path, audio_format) as decoded, MeterBeside(InsightMeter(decoded.info.channels,
-                                                                            decoded.info.sample_rate)) as meter:
+    with open_audio(path, audio_format) as decoded, MeterBeside(
+            InsightMeter(decoded.info.channels, decoded.info.sample_rate),
+            beside=path.stat().st_size >= SEGMENTED_FROM_BYTES) as meter:
         info = decoded.info
         if limit is not None:
             limit.check_declared(info.declared_frames, info.sample_rate)

@@ -10,6 +10,7 @@ filters start afresh at each segment start, which moves the loudness by far less
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -156,11 +157,16 @@ class InsightPart:
     last_sound: int | None = None
 
 
+@functools.cache
+def _one_blas_thread() -> None:
+    """For the whole process, which is a decoding process in the worker: BLAS's threads would only contend with the
+    segments' and with each other over the true peak's small matrix products. Once: finding the library takes ms."""
+    threadpool_limits(limits=1, user_api="blas")
+
+
 class InsightMeter:
     def __init__(self, channels: int, rate: int, *, start: int = 0) -> None:
-        # For the whole process, which is a decoding process in the worker: BLAS's threads would only contend with
-        # the segments' and with each other over the true peak's small matrix products.
-        threadpool_limits(limits=1, user_api="blas")
+        _one_blas_thread()
         self._rate = rate
         self._weighting = KWeighting(channels, rate)
         # The stream starts after silence; a segment further in starts after samples its meter never sees, so its
@@ -259,20 +265,25 @@ class InsightMeter:
 
 class MeterBeside:
     """An InsightMeter fed on a thread of its own, one block behind the caller: a single-pass decode leaves the other
-    cores idle, and numpy and FFmpeg release the GIL while they measure. Use as a context manager."""
+    cores idle, and numpy and FFmpeg release the GIL while they measure. `beside=False` feeds it inline, for a short
+    file, where handing blocks over costs more than it saves. Use as a context manager."""
 
-    def __init__(self, meter: InsightMeter) -> None:
+    def __init__(self, meter: InsightMeter, *, beside: bool = True) -> None:
         self._meter = meter
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="insights")
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="insights") if beside else None
         self._pending: Future[None] | None = None
 
     def __enter__(self) -> MeterBeside:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._thread.shutdown(cancel_futures=True)
+        if self._thread is not None:
+            self._thread.shutdown(cancel_futures=True)
 
     def add(self, block: np.ndarray) -> None:
+        if self._thread is None:
+            self._meter.add(block)
+            return
         copy = block.copy()  # decoders read the next block into the same buffer
         self._wait()
         self._pending = self._thread.submit(self._meter.add, copy)
