@@ -44,6 +44,8 @@ class BenchStack:
     standin: NestJsStandIn
     settings: dict[str, str]
     """Environment every WaveFlow process of the bench gets."""
+    code_root: Path = ROOT
+    """The tree whose `worker.py` and `sqs_bridge.py` run: this one, or another commit's (bench/load.py --against)."""
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def send(self, body: str) -> None:
@@ -54,7 +56,7 @@ class BenchStack:
 
     def start(self, script: str, name: str, **env: str) -> subprocess.Popen[bytes]:
         """`worker.py` or `sqs_bridge.py` on this stack, its output in `<name>.log`; stopped with the stack."""
-        process = spawn(script, {**self.settings, **env}, self.work / f"{name}.log")
+        process = spawn(script, {**self.settings, **env}, self.work / f"{name}.log", root=self.code_root)
         self.processes.append(process)
         return process
 
@@ -73,7 +75,8 @@ class BenchStack:
 
 @contextlib.contextmanager
 def bench_stack(name: str, *, temporal_metrics: bool = False, log_level: str = "WARNING",
-                s3: Literal["moto", "seaweedfs"] = "moto", **settings: str) -> Iterator[BenchStack]:
+                s3: Literal["moto", "seaweedfs"] = "moto", code_root: Path = ROOT,
+                **settings: str) -> Iterator[BenchStack]:
     work = Path(tempfile.mkdtemp(prefix=f"waveflow-{name}-"))
     temporal = TemporalDevServer(port=free_port(), ui_port=free_port(),
                                  metrics_port=free_port() if temporal_metrics else None,
@@ -89,7 +92,7 @@ def bench_stack(name: str, *, temporal_metrics: bool = False, log_level: str = "
            "WEBHOOK_URL": standin.url, "TEMP_DIR": str(work / "temp"), "METRICS_BIND_ADDRESS": "",
            "WORKER_HEALTH_BIND_ADDRESS": "", "BRIDGE_HEALTH_BIND_ADDRESS": "", "SQS_WAIT_TIME_SECONDS": "2",
            "LOG_LEVEL": log_level, **(seaweed.environment() if seaweed else {}), **settings}
-    stack = BenchStack(work, temporal, aws, (seaweed or aws).s3(), bucket, queue_url, standin, env)
+    stack = BenchStack(work, temporal, aws, (seaweed or aws).s3(), bucket, queue_url, standin, env, code_root)
     try:
         yield stack
     finally:

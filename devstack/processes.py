@@ -54,9 +54,9 @@ def wait_for_port(port: int, timeout: float = 60.0, process: subprocess.Popen[by
 
 
 def spawn(script: str, env: dict[str, str], log_path: Path, max_file_bytes: int | None = None,
-          cgroup_procs: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start `python <script>` (or `python -m <module>` for a dotted name) from the project root, output appended
-    to `log_path`.
+          cgroup_procs: Path | None = None, root: Path = ROOT) -> subprocess.Popen[bytes]:
+    """Start `python <script>` (or `python -m <module>` for a dotted name) from `root` (the project's, or another
+    commit's checkout), output appended to `log_path`.
 
     With `max_file_bytes`, no file the process writes may grow past that: a full disk, as it looks to it. With
     `cgroup_procs`, the process joins that cgroup before it starts, so all its memory is charged there.
@@ -69,8 +69,8 @@ def spawn(script: str, env: dict[str, str], log_path: Path, max_file_bytes: int 
         if cgroup_procs is not None:
             cgroup_procs.write_text(str(os.getpid()))
 
-    target = [str(ROOT / script)] if script.endswith(".py") else ["-m", script]
-    return subprocess.Popen([sys.executable, *target], cwd=ROOT, env={**os.environ, **env},
+    target = [str(root / script)] if script.endswith(".py") else ["-m", script]
+    return subprocess.Popen([sys.executable, *target], cwd=root, env={**os.environ, **env},
                             stdout=log, stderr=subprocess.STDOUT, preexec_fn=before_start)
 
 
