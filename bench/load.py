@@ -98,9 +98,11 @@ class LoadRun:
     idle_to_completion: list[float]
 
 
-def run_load(label: str, code_root: Path, count: int, idle_count: int, timeout: float, s3: str) -> LoadRun:
-    """One embedded stack, a worker and a bridge from `code_root`, `idle_count` lone stems, then `count` at once."""
-    with bench_stack("load", temporal_metrics=True, s3=s3, code_root=code_root) as stack:
+def run_load(label: str, code_root: Path, count: int, idle_count: int, timeout: float, s3: str,
+             name: str = "load") -> LoadRun:
+    """One embedded stack, a worker and a bridge from `code_root`, `idle_count` lone stems, then `count` at once.
+    `name` names its bucket and queue: moto keeps them for the whole process, so each run needs its own."""
+    with bench_stack(name, temporal_metrics=True, s3=s3, code_root=code_root) as stack:
         workers = [stack.start("worker.py", "worker"), stack.start("sqs_bridge.py", "bridge")]
         temporal, standin, sqs = stack.temporal, stack.standin, stack.aws.sqs()
         assert temporal.process is not None
@@ -238,7 +240,8 @@ def main() -> None:
         for round_index in range(args.rounds):
             for label, root in trees if round_index % 2 == 0 else trees[::-1]:
                 print(f"\n--- round {round_index + 1}: {label}", flush=True)
-                runs.append(run_load(label, root, args.stems, args.idle, args.timeout, args.s3))
+                runs.append(run_load(label, root, args.stems, args.idle, args.timeout, args.s3,
+                                     name=f"load-{len(runs)}"))
                 print_run(runs[-1])
     print_side_by_side(runs, trees[0][0], trees[1][0])
 
