@@ -77,32 +77,36 @@ class BenchStack:
 def bench_stack(name: str, *, temporal_metrics: bool = False, log_level: str = "WARNING",
                 s3: Literal["moto", "seaweedfs"] = "moto", code_root: Path = ROOT,
                 **settings: str) -> Iterator[BenchStack]:
+    """Everything it started is stopped when the bench ends, or when starting the rest fails."""
     work = Path(tempfile.mkdtemp(prefix=f"waveflow-{name}-"))
-    temporal = TemporalDevServer(port=free_port(), ui_port=free_port(),
-                                 metrics_port=free_port() if temporal_metrics else None,
-                                 log_file=work / "temporal.log").start()
-    aws = LocalAws().start()
-    seaweed = SeaweedS3(work / "seaweedfs", work / "seaweedfs.log").start() if s3 == "seaweedfs" else None
-    bucket = f"waveflow-{name}"
-    (seaweed or aws).create_bucket(bucket)
-    queue_url = aws.create_queue(f"waveflow-{name}", visibility_timeout=60)
-    sqs = aws.sqs()
-    standin = NestJsStandIn(send_to_sqs=lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body)).start()
-    env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": bucket, "SQS_QUEUE_URL": queue_url,
-           "WEBHOOK_URL": standin.url, "TEMP_DIR": str(work / "temp"), "METRICS_BIND_ADDRESS": "",
-           "WORKER_HEALTH_BIND_ADDRESS": "", "BRIDGE_HEALTH_BIND_ADDRESS": "", "SQS_WAIT_TIME_SECONDS": "2",
-           "LOG_LEVEL": log_level, **(seaweed.environment() if seaweed else {}), **settings}
-    stack = BenchStack(work, temporal, aws, (seaweed or aws).s3(), bucket, queue_url, standin, env, code_root)
-    try:
-        yield stack
-    finally:
-        for process in stack.processes:
-            stop_process(process)
-        standin.stop()
-        if seaweed is not None:
-            seaweed.stop()
-        aws.stop()
-        temporal.stop()
+    with contextlib.ExitStack() as started:
+        temporal = TemporalDevServer(port=free_port(), ui_port=free_port(),
+                                     metrics_port=free_port() if temporal_metrics else None,
+                                     log_file=work / "temporal.log").start()
+        started.callback(temporal.stop)
+        aws = LocalAws().start()
+        started.callback(aws.stop)
+        seaweed = None
+        if s3 == "seaweedfs":
+            seaweed = SeaweedS3(work / "seaweedfs", work / "seaweedfs.log").start()
+            started.callback(seaweed.stop)
+        bucket = f"waveflow-{name}"
+        (seaweed or aws).create_bucket(bucket)
+        queue_url = aws.create_queue(f"waveflow-{name}", visibility_timeout=60)
+        sqs = aws.sqs()
+        standin = NestJsStandIn(send_to_sqs=lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body))
+        standin.start()
+        started.callback(standin.stop)
+        env = {"TEMPORAL_ADDRESS": temporal.address, "S3_BUCKET_NAME": bucket, "SQS_QUEUE_URL": queue_url,
+               "WEBHOOK_URL": standin.url, "TEMP_DIR": str(work / "temp"), "METRICS_BIND_ADDRESS": "",
+               "WORKER_HEALTH_BIND_ADDRESS": "", "BRIDGE_HEALTH_BIND_ADDRESS": "", "SQS_WAIT_TIME_SECONDS": "2",
+               "LOG_LEVEL": log_level, **(seaweed.environment() if seaweed else {}), **settings}
+        stack = BenchStack(work, temporal, aws, (seaweed or aws).s3(), bucket, queue_url, standin, env, code_root)
+        try:
+            yield stack
+        finally:
+            for process in stack.processes:
+                stop_process(process)
 
 
 def small_stem(index: int) -> bytes:
