@@ -82,10 +82,12 @@ def bench_stack(name: str, *, temporal_metrics: bool = False, log_level: str = "
     with contextlib.ExitStack() as started:
         temporal = TemporalDevServer(port=free_port(), ui_port=free_port(),
                                      metrics_port=free_port() if temporal_metrics else None,
-                                     log_file=work / "temporal.log").start()
-        started.callback(temporal.stop)
-        aws = LocalAws().start()
+                                     log_file=work / "temporal.log")
+        started.callback(temporal.stop)  # before start: a server that fails to come up is stopped too
+        temporal.start()
+        aws = LocalAws()
         started.callback(aws.stop)
+        aws.start()
         seaweed = None
         if s3 == "seaweedfs":
             seaweed = SeaweedS3(work / "seaweedfs", work / "seaweedfs.log").start()

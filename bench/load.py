@@ -194,6 +194,8 @@ def print_side_by_side(runs: list[LoadRun], current: str, against: str) -> None:
     """Each figure per round for both trees, and the ratio of the medians (this tree ÷ the other)."""
     print(f"\n{'':<36}{current:>22}{against:>22}{'ratio':>8}")
     for name, figure in SIDE_BY_SIDE.items():
+        if name.startswith("idle") and not runs[0].idle_to_hash:
+            continue
         ours = [figure(run) for run in runs if run.label == current]
         theirs = [figure(run) for run in runs if run.label == against]
         print(f"{name:<36}{' / '.join(f'{value:.1f}' for value in ours):>22}"
@@ -204,13 +206,15 @@ def print_side_by_side(runs: list[LoadRun], current: str, against: str) -> None:
 @contextlib.contextmanager
 def checked_out(revision: str) -> Iterator[Path]:
     """A detached worktree of `revision`, removed afterwards: its worker.py and sqs_bridge.py import its own code."""
-    directory = Path(tempfile.mkdtemp(prefix="waveflow-against-")) / "tree"
+    parent = Path(tempfile.mkdtemp(prefix="waveflow-against-"))
+    directory = parent / "tree"
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(directory), revision],
                    check=True)
     try:
         yield directory
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(directory)], check=True)
+        parent.rmdir()
 
 
 def main() -> None:

@@ -163,3 +163,31 @@ def test_a_meter_beside_the_decoder_sees_each_block_as_it_was() -> None:
             beside.add(buffer[:len(block)])
         measured_beside = insights_of([beside.part()])
     assert measured_beside == insights(samples)
+
+
+def test_what_falls_on_a_segment_boundary_counts_as_in_one_pass() -> None:
+    """An inter-sample peak whose window straddles the split, and a clip one channel continues while the other
+    starts one right at it."""
+    boundary = RATE // 2
+    mono = np.zeros((RATE, 1), np.float32)
+    mono[boundary:boundary + 2, 0] = [0.9, -0.9]
+    assert insights(mono, splits=(boundary,)).true_peak_dbtp == insights(mono).true_peak_dbtp
+    stereo = np.zeros((RATE, 2), np.float32)
+    stereo[boundary - 1:boundary + 1, 0] = 1.0
+    stereo[boundary, 1] = 1.0
+    one_pass, split = insights(stereo), insights(stereo, splits=(boundary,))
+    assert split.first_clips_seconds == one_pass.first_clips_seconds == [0.5, 0.5]
+    assert split.clipped_runs == one_pass.clipped_runs == 2
+
+
+@pytest.mark.parametrize("channels", [3, 8, 9, 16])
+def test_many_channels_are_measured(tmp_path: Path, channels: int) -> None:
+    """Each channel counts 1.0 beyond 5.1: a tone in every one of n channels is 10·log10(n/2) LU above stereo."""
+    path = tmp_path / f"{channels}.wav"
+    mono = tone([(-23.0, 3.0)], rate=44100)[:, :1]
+    path.write_bytes(encode(np.repeat(mono, channels, axis=1)))
+    for segments in (1, 2):
+        analysed = analyse_file(path, num_peaks=100, detail_samples_per_pixel=256, detail_output=io.BytesIO(),
+                                segments=segments).insights
+        assert analysed is not None and len(analysed.dc_offset) == channels
+        assert analysed.integrated_lufs == pytest.approx(-23.0 + 10 * np.log10(channels / 2), abs=0.1)

@@ -148,10 +148,11 @@ def _rewind(output: BinaryIO) -> None:
 def _analyse_in_one_pass(path: Path, audio_format: AudioFormat, num_peaks: int, detail_samples_per_pixel: int,
                          detail_output: BinaryIO, progress: Progress | None,
                          limit: LengthLimit | None, insights: bool) -> AudioAnalysis:
-    with open_audio(path, audio_format) as decoded, MeterBeside(
-            InsightMeter(decoded.info.channels, decoded.info.sample_rate),
-            beside=path.stat().st_size >= SEGMENTED_FROM_BYTES) as meter:
+    with open_audio(path, audio_format) as decoded, contextlib.ExitStack() as measuring:
         info = decoded.info
+        meter = measuring.enter_context(MeterBeside(InsightMeter(info.channels, info.sample_rate),
+                                                    beside=path.stat().st_size >= SEGMENTED_FROM_BYTES)) \
+            if insights else None
         if limit is not None:
             limit.check_declared(info.declared_frames, info.sample_rate)
         absolute_maxima = np.zeros(num_peaks, dtype=np.int32)
@@ -171,7 +172,7 @@ def _analyse_in_one_pass(path: Path, audio_format: AudioFormat, num_peaks: int, 
             mono = mono_mix(block)
             for reducer in reducers:
                 reducer.add(mono, frames)
-            if insights:
+            if meter is not None:
                 meter.add(block)
             frames += len(mono)
             if limit is not None:
@@ -181,7 +182,7 @@ def _analyse_in_one_pass(path: Path, audio_format: AudioFormat, num_peaks: int, 
         for reducer in reducers:
             reducer.finish()
         detail.close()
-        measured = insights_of([meter.part()]) if insights else None
+        measured = insights_of([meter.part()]) if meter is not None else None
     check_decoded_length(audio_format, frames, info.declared_frames, info.sample_rate)
     pixel_min, pixel_max = pixels.pixels()
     if not _length_as_declared(frames, info.declared_frames):

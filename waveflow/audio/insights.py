@@ -90,11 +90,25 @@ def k_weighting(rate: int) -> list[list[float]]:
 
 class KWeighting:
     """The K-weighting filters run by FFmpeg's `biquad` filter through PyAV (already loaded to decode), block by
-    block with its state carried on: SciPy's sosfilt would cost 80 MB of resident memory per process to import."""
+    block with its state carried on: SciPy's sosfilt would cost 80 MB of resident memory per process to import.
+    One filter graph per pair of channels (and a mono one for an odd last channel): PyAV builds frames of mono and
+    stereo layouts reliably, and of eight or more channels not at all."""
 
     def __init__(self, channels: int, rate: int) -> None:
+        self._channels = channels
+        self._graphs = [_FilterPair(rate, min(2, channels - first)) for first in range(0, channels, 2)]
+
+    def filtered(self, samples: np.ndarray) -> np.ndarray:
+        """The weighted (channels, frames) block; the filters' output comes out as the input goes in."""
+        weighted = [pair.filtered(samples[first:first + 2]) for first, pair in zip(range(0, self._channels, 2),
+                                                                                 self._graphs, strict=True)]
+        return weighted[0] if len(weighted) == 1 else np.concatenate(weighted, axis=0)
+
+
+class _FilterPair:
+    def __init__(self, rate: int, channels: int) -> None:
         self._rate = rate
-        self._layout = f"{channels}c"
+        self._layout = "stereo" if channels == 2 else "mono"
         self._graph = av.filter.Graph()
         previous = self._graph.add_abuffer(format="fltp", sample_rate=rate, layout=self._layout)
         for b0, b1, b2, a0, a1, a2 in k_weighting(rate):
@@ -108,8 +122,7 @@ class KWeighting:
         self._frames = 0
 
     def filtered(self, samples: np.ndarray) -> np.ndarray:
-        """The weighted (channels, frames) block; the filters' output comes out as the input goes in."""
-        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout=self._layout)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format="fltp", layout=self._layout)
         frame.sample_rate = self._rate
         frame.time_base = Fraction(1, self._rate)
         frame.pts = self._frames
@@ -155,6 +168,10 @@ class InsightPart:
     sums: np.ndarray | None = None
     first_sound: int | None = None
     last_sound: int | None = None
+    head: np.ndarray | None = None
+    """A part that starts after frame 0: its first TRUE_PEAK_HISTORY samples per channel, which with the part
+    before's `tail` make the interpolation windows across their boundary (neither meter sees both sides)."""
+    tail: np.ndarray | None = None
 
 
 @functools.cache
@@ -234,7 +251,9 @@ class InsightMeter:
     def _true_peak(self, samples: np.ndarray) -> None:
         part = self.part
         extended = np.concatenate([self._history, samples], axis=1)
-        self._history = extended[:, -TRUE_PEAK_HISTORY:]
+        if part.start and part.frames == 0:
+            part.head = samples[:, :TRUE_PEAK_HISTORY].copy()
+        self._history = part.tail = extended[:, -TRUE_PEAK_HISTORY:].copy()
         windows = extended.shape[1] - TRUE_PEAK_HISTORY
         if windows <= 0:
             return
@@ -371,7 +390,12 @@ def insights_of(parts: list[InsightPart]) -> AudioInsights:
     for before, after in itertools.pairwise(parts):
         continued = before.last_clipped & after.first_clipped
         runs = runs - continued
-        first_clips += [frame for frame in after.first_clips if not (frame == after.start and continued.any())]
+        starts_anew = (after.first_clipped & ~before.last_clipped).any()
+        first_clips += [frame for frame in after.first_clips if frame != after.start or starts_anew]
+        if before.tail is not None and after.head is not None:
+            across = np.concatenate([before.tail, after.head], axis=1)
+            for channel, samples in enumerate(across):
+                true_peak[channel] = max(true_peak[channel], _interpolated_peak(np.ascontiguousarray(samples)))
     sounds = [part for part in parts if part.first_sound is not None]
     return AudioInsights(
         integrated_lufs=_integrated_loudness(energy[:frames * 10 // rate], channel_weights(first.channels), rate),
