@@ -15,7 +15,7 @@ import soundfile
 from tests.audio_samples import encode
 from tests.ffmpeg_ebur128 import measured
 from waveflow.audio.analysis import analyse_file
-from waveflow.audio.insights import InsightMeter, MeterBeside, insights_of
+from waveflow.audio.insights import TRUE_PEAK_PHASES, InsightMeter, MeterBeside, insights_of
 from waveflow.contract import AudioInsights
 
 RATE = 48000
@@ -191,3 +191,18 @@ def test_many_channels_are_measured(tmp_path: Path, channels: int) -> None:
                                 segments=segments).insights
         assert analysed is not None and len(analysed.dc_offset) == channels
         assert analysed.integrated_lufs == pytest.approx(-23.0 + 10 * np.log10(channels / 2), abs=0.1)
+
+
+@pytest.mark.parametrize(("block_frames", "splits"), [(1, ()), (7, (500,)), (11, (3001,)), (12, (11, 4000)),
+                                                      (4096, (2222, 2230)), (65536, ())])
+def test_the_true_peak_is_every_window_interpolated_however_the_stream_is_cut(
+        block_frames: int, splits: tuple[int, ...]) -> None:
+    """Against the filter applied to the whole stream at once (after silence), with numpy's convolve."""
+    rng = np.random.default_rng(block_frames)
+    samples = (rng.standard_normal((6000, 2)) * 0.2).astype(np.float32)
+    samples[2225:2227] = [[0.9, -0.7], [-0.9, 0.7]]
+    whole = np.concatenate([np.zeros((11, 2), np.float32), samples])
+    expected = max(float(np.abs(np.convolve(whole[:, channel], taps, "valid")).max())
+                   for channel in range(2) for taps in TRUE_PEAK_PHASES)
+    measured_insights = insights(samples, block_frames=block_frames, splits=splits)
+    assert measured_insights.true_peak_dbtp == round(20 * np.log10(expected), 2)

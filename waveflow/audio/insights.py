@@ -30,6 +30,8 @@ from the last one. -60 dBFS is well above the noise of a dithered 16-bit export 
 CLIPPED_AT = 32767
 """An int16 sample at ±32767 or -32768 is at full scale: clipped, or about to be (float input: |x| ≥ 32767/32768)."""
 FIRST_CLIPS_KEPT = 5
+SOUND_SEARCH_FRAMES = 4096
+TRUE_PEAK_STRETCH = 2048
 GATING_BLOCK_SUBBLOCKS = 4
 """A 400 ms gating block is four 100 ms sub-blocks; blocks overlap by three (75 %)."""
 ABSOLUTE_GATE_LUFS = -70.0
@@ -50,8 +52,9 @@ TRUE_PEAK_PHASES = np.array([
 ])
 TRUE_PEAK_PHASES_32 = TRUE_PEAK_PHASES.astype(np.float32)
 TRUE_PEAK_HISTORY = TRUE_PEAK_PHASES.shape[1] - 1
-TRUE_PEAK_RUN_OUTPUTS = 12
-"""Consecutive sample positions interpolated by one row of the matrix product (12 measured fastest of 8 to 32)."""
+TRUE_PEAK_RUN_OUTPUTS = TRUE_PEAK_HISTORY
+"""Consecutive sample positions interpolated by one row of the matrix product: 11, so that the 11 windows across a
+boundary are one row (8 to 32 measured within 20% of each other, 12 fastest)."""
 
 
 def _run_matrix() -> np.ndarray:
@@ -186,9 +189,6 @@ class InsightMeter:
         _one_blas_thread()
         self._rate = rate
         self._weighting = KWeighting(channels, rate)
-        # The stream starts after silence; a segment further in starts after samples its meter never sees, so its
-        # first interpolations wait for a full window rather than assume silence (which would ring at the edge).
-        self._history = np.zeros((channels, 0 if start else TRUE_PEAK_HISTORY), dtype=np.float32)
         self._silence = 10 ** (SILENCE_THRESHOLD_DBFS / 20)
         self.part = InsightPart(start=start, rate=rate, channels=channels, first_subblock=_subblock_of(start, rate),
                                 true_peak=np.zeros(channels), sample_peak=np.zeros(channels),
@@ -196,7 +196,10 @@ class InsightMeter:
                                 clipped_runs=np.zeros(channels, dtype=np.int64),
                                 first_clipped=np.zeros(channels, dtype=bool),
                                 last_clipped=np.zeros(channels, dtype=bool),
-                                sums=np.zeros(channels))
+                                sums=np.zeros(channels),
+                                # The stream starts after silence; a segment further in starts after samples its
+                                # meter never sees: insights_of joins its head to the part before's tail.
+                                tail=None if start else np.zeros((channels, TRUE_PEAK_HISTORY), np.float32))
 
     def add(self, block: np.ndarray) -> None:
         if not len(block):
@@ -249,25 +252,27 @@ class InsightMeter:
             tail -= stretch.shape[1]
 
     def _true_peak(self, samples: np.ndarray) -> None:
+        """The windows within the block, skipping stretches that cannot lift the true peak so far, and the windows
+        across the block before's end (as insights_of does across a segment's start)."""
         part = self.part
-        extended = np.concatenate([self._history, samples], axis=1)
-        if part.start and part.frames == 0:
-            part.head = samples[:, :TRUE_PEAK_HISTORY].copy()
-        self._history = part.tail = extended[:, -TRUE_PEAK_HISTORY:].copy()
-        windows = extended.shape[1] - TRUE_PEAK_HISTORY
-        if windows <= 0:
-            return
-        for channel in range(extended.shape[0]):
-            column = extended[channel]
-            # Only the stretches whose loudest sample could lift the true peak so far are interpolated.
-            loudest = _stretch_maxima(column, TRUE_PEAK_STRETCH)
+        head = samples[:, :TRUE_PEAK_HISTORY]
+        if part.start and part.frames < TRUE_PEAK_HISTORY:
+            first = samples[:, :TRUE_PEAK_HISTORY - part.frames]
+            part.head = first.copy() if part.head is None else np.concatenate([part.head, first], axis=1)
+        if part.tail is not None:
+            np.maximum(part.true_peak, _peaks_across(part.tail, head), out=part.true_peak)
+            head = np.concatenate([part.tail, head], axis=1)
+        # A block shorter than a window is all in `head`, after the tail before it.
+        part.tail = (head if samples.shape[1] <= TRUE_PEAK_HISTORY else samples)[:, -TRUE_PEAK_HISTORY:].copy()
+        windows = samples.shape[1] - TRUE_PEAK_HISTORY
+        for channel, column in enumerate(samples if windows > 0 else ()):
+            loudest = _stretch_bounds(column)
             worth = np.flatnonzero(loudest * TRUE_PEAK_GAIN_BOUND > part.true_peak[channel])
             for first, last in _runs(worth):
                 begin = first * TRUE_PEAK_STRETCH
                 end = min(windows, (last + 1) * TRUE_PEAK_STRETCH)
-                if end > begin:
-                    part.true_peak[channel] = max(part.true_peak[channel],
-                                                  _interpolated_peak(column[begin:end + TRUE_PEAK_HISTORY]))
+                part.true_peak[channel] = max(part.true_peak[channel],
+                                              _interpolated_peak(column[begin:end + TRUE_PEAK_HISTORY]))
 
     def _loudness(self, samples: np.ndarray, position: int) -> None:
         weighted = self._weighting.filtered(samples)
@@ -317,25 +322,25 @@ class MeterBeside:
             self._pending = None
 
 
-SOUND_SEARCH_FRAMES = 4096
-TRUE_PEAK_STRETCH = 2048
-
 
 def _first_loud(samples: np.ndarray, threshold: float) -> int:
     return int(np.flatnonzero((np.abs(samples) > threshold).any(axis=0))[0])
 
 
-def _stretch_maxima(column: np.ndarray, stretch: int) -> np.ndarray:
-    """The largest |sample| of each stretch of the interpolation windows (a window reaches TRUE_PEAK_HISTORY on)."""
-    padded = np.abs(column)
-    count = -(-(len(column) - TRUE_PEAK_HISTORY) // stretch)
-    wanted = count * stretch + TRUE_PEAK_HISTORY
-    if len(padded) < wanted:
-        padded = np.concatenate([padded, np.zeros(wanted - len(padded), dtype=padded.dtype)])
-    maxima = padded[:count * stretch].reshape(count, stretch).max(axis=1)
-    tails = padded[stretch:stretch * count + TRUE_PEAK_HISTORY]
-    return np.maximum(maxima, np.append(tails[:(count - 1) * stretch].reshape(-1, stretch)[:, :TRUE_PEAK_HISTORY]
-                                        .max(axis=1, initial=0), tails[-TRUE_PEAK_HISTORY:].max()))
+def _stretch_bounds(column: np.ndarray) -> np.ndarray:
+    """For each stretch of TRUE_PEAK_STRETCH windows, a bound on its samples: the loudest of its own stretch of
+    samples and of the next (a window reaches TRUE_PEAK_HISTORY samples past its start)."""
+    count = -(-len(column) // TRUE_PEAK_STRETCH)
+    padded = np.zeros(count * TRUE_PEAK_STRETCH, dtype=column.dtype)
+    padded[:len(column)] = np.abs(column)
+    maxima = padded.reshape(count, TRUE_PEAK_STRETCH).max(axis=1)
+    return np.maximum(maxima, np.append(maxima[1:], 0.0))
+
+
+def _peaks_across(tail: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """Per channel, the largest interpolated value of the windows that start in `tail` and end in `head`: those
+    across a boundary between blocks or segments."""
+    return np.array([_interpolated_peak(row) for row in np.concatenate([tail, head], axis=1)])
 
 
 def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
@@ -352,8 +357,7 @@ def _interpolated_peak(window: np.ndarray) -> float:
     """The largest |value| of the four phases over every full 12-sample window of `window`: runs of
     TRUE_PEAK_RUN_OUTPUTS windows as rows of one matrix product (BLAS does in one call what would be 96 numpy passes
     over the block, about three times faster), the last few by shifted sums."""
-    count = len(window) - TRUE_PEAK_HISTORY
-    runs = count // TRUE_PEAK_RUN_OUTPUTS
+    runs = max(0, len(window) - TRUE_PEAK_HISTORY) // TRUE_PEAK_RUN_OUTPUTS
     peak = 0.0
     if runs:
         rows = np.lib.stride_tricks.as_strided(
@@ -387,15 +391,17 @@ def insights_of(parts: list[InsightPart]) -> AudioInsights:
     sample_peak = np.max([part.sample_peak for part in parts], axis=0)
     runs = sum(part.clipped_runs for part in parts)
     first_clips = list(first.first_clips)
+    # The stream's last samples before `after`; a part shorter than a window passes on what came before it.
+    carried = first.tail
     for before, after in itertools.pairwise(parts):
         continued = before.last_clipped & after.first_clipped
         runs = runs - continued
         starts_anew = (after.first_clipped & ~before.last_clipped).any()
         first_clips += [frame for frame in after.first_clips if frame != after.start or starts_anew]
-        if before.tail is not None and after.head is not None:
-            across = np.concatenate([before.tail, after.head], axis=1)
-            for channel, samples in enumerate(across):
-                true_peak[channel] = max(true_peak[channel], _interpolated_peak(np.ascontiguousarray(samples)))
+        if carried is not None and after.head is not None:
+            np.maximum(true_peak, _peaks_across(carried, after.head), out=true_peak)
+            carried = after.tail if after.frames > TRUE_PEAK_HISTORY else \
+                np.concatenate([carried, after.head], axis=1)[:, -TRUE_PEAK_HISTORY:]
     sounds = [part for part in parts if part.first_sound is not None]
     return AudioInsights(
         integrated_lufs=_integrated_loudness(energy[:frames * 10 // rate], channel_weights(first.channels), rate),
