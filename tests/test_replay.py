@@ -13,6 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from temporal_client import interceptors
+from tests.determinism import DETERMINISM_GUARD, ClockReadingStem
 from waveflow.contract import AnalysisResult, DedupeDecision, DuplicateDeletedResult
 from waveflow.models import DownloadedObject, StemIngestInput, StemOutcome
 from worker import WORKFLOW_RUNNER
@@ -80,12 +81,27 @@ def test_the_search_attribute_histories_carry_every_upsert() -> None:
     assert upserted >= {"WaveFlowStage", "WaveFlowErrorCode"}
 
 
+RUNNERS = {"shipped": WORKFLOW_RUNNER, "guarded": DETERMINISM_GUARD}
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
 @pytest.mark.parametrize("path", HISTORIES, ids=[str(path.relative_to(HISTORY_DIR)) for path in HISTORIES])
-async def test_recorded_history_replays(path: Path) -> None:
+async def test_recorded_history_replays(path: Path, runner: str) -> None:
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, interceptors=interceptors(),
-                        workflow_runner=WORKFLOW_RUNNER)  # the runner the worker runs them with
+                        workflow_runner=RUNNERS[runner])
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+async def test_the_guard_refuses_a_workflow_that_reads_the_clock() -> None:
+    history = load(HISTORY_DIR / "analysed.json")
+    unguarded = Replayer(workflows=[ClockReadingStem], data_converter=pydantic_data_converter,
+                         workflow_runner=WORKFLOW_RUNNER)
+    assert (await unguarded.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
+    guarded = Replayer(workflows=[ClockReadingStem], data_converter=pydantic_data_converter,
+                       workflow_runner=DETERMINISM_GUARD)
+    failure = (await guarded.replay_workflow(history, raise_on_replay_failure=False)).replay_failure
+    assert failure is not None and "datetime.datetime.now" in str(failure)
 
 
 @workflow.defn(name="StemIngestWorkflow")

@@ -18,6 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
 
+from tests.determinism import DETERMINISM_GUARD
 from waveflow.contract import DedupeDecision, HashRequest, MixRequest, WebhookKind
 from waveflow.models import (
     AnalyseRequest,
@@ -34,7 +35,6 @@ from waveflow.models import (
     WebhookDelivery,
 )
 from waveflow.success_records import SuccessRecord
-from worker import WORKFLOW_RUNNER
 from workflows.mix_stems import MixStemsWorkflow
 from workflows.stem_ingest import StemIngestWorkflow
 from workflows.steps import WEBHOOK_RETRY, attempts_within
@@ -146,7 +146,7 @@ async def fake_fleet(client: Client) -> AsyncIterator[Fleet]:
     task_queue = f"logic-{uuid.uuid4().hex[:10]}"
     steps = FakeSteps(host_queue=f"{task_queue}@host")
     shared = Worker(client, task_queue=task_queue, workflows=[StemIngestWorkflow, MixStemsWorkflow],
-                    activities=steps.shared(), workflow_runner=WORKFLOW_RUNNER)
+                    activities=steps.shared(), workflow_runner=DETERMINISM_GUARD)
     host = Worker(client, task_queue=steps.host_queue, activities=steps.on_host())
     async with shared, host:
         yield Fleet(client, task_queue, steps)
