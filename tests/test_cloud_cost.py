@@ -40,4 +40,12 @@ def test_the_local_hash_check_costs_its_workflow_task_instead_of_its_activity() 
 
 
 def test_the_success_record_costs_one_local_activity() -> None:
-    assert billable_actions(analysed(".")) == billable_actions(analysed("v5")) + 1
+    assert billable_actions(analysed("v6")) == billable_actions(analysed("v5")) + 1
+
+
+def test_the_lean_history_saves_the_completions_activity_its_workflow_task_and_two_patch_markers() -> None:
+    """The completion joins the success record's workflow task (one action for both local activities), and one
+    patch marker with its version upsert stands for three."""
+    before, today = analysed("v6"), analysed(".")
+    assert billable_actions(today) == billable_actions(before) - 1
+    assert len(list(today.events)) == len(list(before.events)) - 9

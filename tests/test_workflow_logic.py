@@ -275,7 +275,7 @@ async def test_a_hash_check_failing_past_its_local_budget_holds_no_update_back(f
     """The webhook server is down for 8 s; the hash-check's local retries end after 2 s and it goes on as a
     regular activity, so the workflow task is free: a decision by update is answered at once."""
     fleet.steps.down_until = time.monotonic() + 8.0
-    handle = await start_stem(fleet, "outage", hash_check_local_seconds=2.0)
+    handle = await start_stem(fleet, "outage", local_webhook_seconds=2.0)
 
     async def scheduled_webhooks() -> int:
         return len([event async for event in handle.fetch_history_events()

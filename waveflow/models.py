@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from waveflow.contract import (
     AnalysisResult,
@@ -31,9 +31,11 @@ class StemPolicy(BaseModel):
     decision_timeout_seconds: float = 3600.0
     webhook_retry_horizon_seconds: float = 86400.0
     webhook_timeout_seconds: float = 10.0
-    hash_check_local_seconds: float = 2.0
-    """How long the hash-check is retried as a local activity before it becomes a regular one: Temporal's guidance
-    for a local activity is seconds, retries included, and while it retries, signals and updates wait."""
+    local_webhook_seconds: float = Field(default=2.0, validation_alias=AliasChoices("local_webhook_seconds",
+                                                                                    "hash_check_local_seconds"))
+    """How long a webhook (the hash-check; the completion too since `lean-history`) is retried as a local activity
+    before it becomes a regular one: Temporal's guidance for a local activity is seconds, retries included, and
+    while it retries, signals and updates wait. Earlier inputs name it `hash_check_local_seconds`."""
     default_num_peaks: NumPeaks = 1024
     detail_samples_per_pixel: int = 256
     max_file_size_bytes: int = 1024 * 1024 * 1024

@@ -80,6 +80,14 @@ HASH_CHECK_RUNS_LOCALLY = "hash-check-runs-as-local-activity"
 milliseconds needs no task queue, and it saves an activity task and a workflow task. Its body is rebuilt the same
 if that workflow task is retried; the completion's is not (its timestamp is the task's), so it stays an activity."""
 
+LEAN_HISTORY = "lean-history"
+"""Patch: a new stem records this one patch marker in place of the three above and `RECORDS_SUCCESS` (each marker
+also upserts `TemporalChangeVersion`: an event, a visibility write and a billed action), and sends a SUCCESS
+completion as a local activity in the workflow task that has the outcome, like the hash-check: no activity task
+and no workflow task of its own. That task also ends the run, which the server refuses when a signal came in
+meanwhile: the task is retried and POSTs the completion again, the same `webhook-id` and outcome with a later
+`timestamp`. A FAILURE completion stays an activity: late decisions and requests come as signals, and a refusal
+must stay final."""
 RECORDS_SUCCESS = "records-success-in-s3"
 """Patch: after its SUCCESS completion a stem records its success in S3 (`waveflow.success_records`), which the
 bridge checks, so a message delivered after the namespace forgot the run does not run the stem again."""
@@ -165,8 +173,9 @@ class StemIngestWorkflow:
     @workflow.run
     async def run(self, params: StemIngestInput) -> StemOutcome:
         # Patches are decided once, here: a stem whose first workflow task older code recorded keeps its path.
-        self._analysis_removes_download = workflow.patched(ANALYSIS_REMOVES_DOWNLOAD)
-        self._hash_check_runs_locally = workflow.patched(HASH_CHECK_RUNS_LOCALLY)
+        self._lean = workflow.patched(LEAN_HISTORY)
+        self._analysis_removes_download = self._lean or workflow.patched(ANALYSIS_REMOVES_DOWNLOAD)
+        self._hash_check_runs_locally = self._lean or workflow.patched(HASH_CHECK_RUNS_LOCALLY)
         self._download_removed = False
         started = workflow.now()
         downloaded: DownloadedObject | None = None
@@ -175,7 +184,7 @@ class StemIngestWorkflow:
             downloaded = await self._download()
             if params.send_hash_check:
                 self._enter(Phase.SENDING_HASH_CHECK)
-                await self._deliver(WebhookKind.HASH_CHECK, self._hash_check(downloaded))
+                await self._send_hash_check(downloaded)
             decision = await self._await_decision()
             if decision.duplicate:
                 result: AnalysisResult | DuplicateDeletedResult = await self._delete(downloaded, decision)
@@ -194,11 +203,12 @@ class StemIngestWorkflow:
         failure = completion.result if isinstance(completion.result, FailureResult) else None
         await deliver_outcome(WebhookKind.COMPLETION, completion.model_dump(mode="json"), params.policy,
                               self._status, Phase.FAILED, search_attributes=params.policy.search_attributes,
+                              local_budget=self._local_webhook_budget if self._lean and not failure else None,
                               on_refused=(lambda: self._continue_if_asked(failure, delivered=False))
                               if failure else None)
         stem_completed(completion.status, _ending(completion.result), completion.processing_time)
         if isinstance(completion.result, AnalysisResult | DuplicateDeletedResult):
-            if workflow.patched(RECORDS_SUCCESS):
+            if self._lean or workflow.patched(RECORDS_SUCCESS):
                 await self._record_success(completion.result)
             self._enter(Phase.COMPLETED)
             return StemOutcome(status=completion.status, completion=completion)
@@ -333,12 +343,16 @@ class StemIngestWorkflow:
                               channels=outcome.channels, format=outcome.format,
                               waveform_detail_path=outcome.waveform_detail_path, insights=outcome.insights)
 
-    async def _deliver(self, kind: WebhookKind, body: dict[str, object]) -> None:
+    async def _send_hash_check(self, downloaded: DownloadedObject) -> None:
         policy = self._input.policy
-        await deliver_webhook(kind, body, timeout_seconds=policy.webhook_timeout_seconds,
+        await deliver_webhook(WebhookKind.HASH_CHECK, self._hash_check(downloaded),
+                              timeout_seconds=policy.webhook_timeout_seconds,
                               retry_horizon_seconds=policy.webhook_retry_horizon_seconds,
-                              local_budget=timedelta(seconds=policy.hash_check_local_seconds)
-                              if kind is WebhookKind.HASH_CHECK and self._hash_check_runs_locally else None)
+                              local_budget=self._local_webhook_budget if self._hash_check_runs_locally else None)
+
+    @property
+    def _local_webhook_budget(self) -> timedelta:
+        return timedelta(seconds=self._input.policy.local_webhook_seconds)
 
     def _completion(self, status: Literal["SUCCESS", "FAILURE"],
                     result: AnalysisResult | DuplicateDeletedResult | FailureResult,

@@ -146,12 +146,15 @@ class RunStatus(Protocol):
 
 async def deliver_outcome(kind: WebhookKind, body: dict[str, object], policy: WebhookPolicy, status: RunStatus,
                           failed_phase: Any, *, search_attributes: bool = False,
+                          local_budget: timedelta | None = None,
                           on_refused: Callable[[], None] | None = None) -> None:
     """The webhook that says how a run ended. It is sent even when the run is cancelled while sending it (the
     work is over either way: the server must still hear how it ended); when it cannot be delivered, the run
-    ends Failed with the delivery's failure, unless `on_refused` ends it another way (continues it as new)."""
+    ends Failed with the delivery's failure, unless `on_refused` ends it another way (continues it as new).
+    `local_budget` as for `deliver_webhook`."""
     options: dict[str, Any] = dict(timeout_seconds=policy.webhook_timeout_seconds,
-                                   retry_horizon_seconds=policy.webhook_retry_horizon_seconds)
+                                   retry_horizon_seconds=policy.webhook_retry_horizon_seconds,
+                                   local_budget=local_budget)
     try:
         try:
             await deliver_webhook(kind, body, **options)
