@@ -11,7 +11,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum, StrEnum
@@ -40,7 +40,7 @@ from waveflow.namespace import describe_retention
 from waveflow.settings import Settings, load_settings
 from waveflow.success_records import SuccessRecords
 from waveflow.tracing import configure_tracing
-from workflows.routes import ROUTES
+from workflows.routes import JOINS, ROUTES
 
 log = logging.getLogger("waveflow.bridge")
 tracer = trace.get_tracer("waveflow.bridge")
@@ -52,7 +52,8 @@ RECHECK_TEMPORAL_AFTER_SECONDS = 10.0
 """Receiving after this long without a word from Temporal needs a fresh probe first."""
 POISON_REASON_ATTRIBUTE = "waveflow-poison-reason"
 STEM_TASKS = frozenset({Task.GENERATE_HASH, Task.PROCESS_DUPLICATE, Task.PROCESS_ANALYSIS})
-"""Messages about one stem: looked up in the success records before they are handed over."""
+"""Messages about one stem: looked up in the success records before they are handed over (a decision that finds
+its stem's run waiting is not: the run is the authority)."""
 
 
 class BridgeState(StrEnum):
@@ -287,21 +288,53 @@ class SqsBridge:
         trace.get_current_span().set_attribute("waveflow.task", parsed.task.value)
         if parsed.ignored_fields:
             log.warning("ignoring unknown fields %s", parsed.ignored_fields, extra=extra)
-        if parsed.request is not None and parsed.task in STEM_TASKS and self._success_records.enabled:
-            try:
-                succeeded_at = await asyncio.to_thread(self._success_records.succeeded_at, parsed.request.stemId)
-            except (BotoCoreError, ClientError) as error:
-                log.warning("could not look for the stem's success record in S3 (%s); the message comes back after "
-                            "its visibility timeout", describe_error(error), extra=extra)
-                return Handled.KEPT
-            if succeeded_at is not None:
-                log.info("stem succeeded at %s (its record in S3): message acknowledged without a new run",
-                         succeeded_at.isoformat(), extra=extra)
-                return Handled.ACCEPTED
+        # A decision for a waiting stem goes straight to its run; other messages, and a decision no run waits
+        # for, are looked up in the success records first and then take their route.
+        handle: WorkflowHandle[Any, Any] | Handled | None = None
+        join = JOINS.get(parsed.task)
+        if join is not None:
+            handle = await self._to_temporal(join(self._client, self._settings, parsed,
+                                                  parsed.message_id or message.message_id), message, extra)
+        if handle is None:
+            if (answered := await self._answered_by_success_record(parsed, extra)) is not None:
+                return answered
+            handle = await self._to_temporal(hand_over(self._client, self._settings, parsed, message.message_id),
+                                             message, extra)
+        if isinstance(handle, Handled):
+            return handle
+        self._last_contact = time.monotonic()
+        self._temporal_failures = 0
+        self._cautious = False
+        self.metrics.handed_over.labels(parsed.task.value).inc()
+        self.metrics.handover_seconds.observe(time.monotonic() - received_at)
+        if handle is None:
+            log.info("stem already finished; message acknowledged without a new run", extra=extra)
+        else:
+            log.info("handed to workflow %s", handle.id, extra=extra)
+        return Handled.ACCEPTED
+
+    async def _answered_by_success_record(self, parsed: ParsedMessage, extra: dict[str, object]) -> Handled | None:
+        """ACCEPTED for a stem message whose stem succeeded (its record in S3), KEPT when S3 did not answer."""
+        if parsed.request is None or parsed.task not in STEM_TASKS or not self._success_records.enabled:
+            return None
+        try:
+            succeeded_at = await asyncio.to_thread(self._success_records.succeeded_at, parsed.request.stemId)
+        except (BotoCoreError, ClientError) as error:
+            log.warning("could not look for the stem's success record in S3 (%s); the message comes back after "
+                        "its visibility timeout", describe_error(error), extra=extra)
+            return Handled.KEPT
+        if succeeded_at is None:
+            return None
+        log.info("stem succeeded at %s (its record in S3): message acknowledged without a new run",
+                 succeeded_at.isoformat(), extra=extra)
+        return Handled.ACCEPTED
+
+    async def _to_temporal(self, call: Awaitable[WorkflowHandle[Any, Any] | None], message: Received,
+                           extra: dict[str, object]) -> WorkflowHandle[Any, Any] | Handled | None:
+        """A route's call, bounded in time; what becomes of the message when Temporal does not take it."""
         try:
             # The SDK retries an unavailable server inside one call: bound the whole call, not each attempt.
-            handle = await asyncio.wait_for(hand_over(self._client, self._settings, parsed, message.message_id),
-                                            timeout=2 * self._settings.temporal_rpc_timeout_seconds)
+            return await asyncio.wait_for(call, timeout=2 * self._settings.temporal_rpc_timeout_seconds)
         except PoisonMessageError as poison:
             return await self._poison(message, str(poison))
         except Exception as error:
@@ -313,16 +346,6 @@ class SqsBridge:
             log.warning("Temporal did not take the message (%s); it is visible again for when Temporal is back",
                         describe_error(error), extra=extra)
             return Handled.RELEASED
-        self._last_contact = time.monotonic()
-        self._temporal_failures = 0
-        self._cautious = False
-        self.metrics.handed_over.labels(parsed.task.value).inc()
-        self.metrics.handover_seconds.observe(time.monotonic() - received_at)
-        if handle is None:
-            log.info("stem already finished; message acknowledged without a new run", extra=extra)
-        else:
-            log.info("handed to workflow %s", handle.id, extra=extra)
-        return Handled.ACCEPTED
 
     async def _poison(self, message: Received, reason: str) -> Handled:
         dlq = self._settings.sqs_dlq_url

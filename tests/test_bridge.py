@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -28,6 +29,7 @@ from tests.conftest import (
     webhooks,
 )
 from tests.test_messages import celery_v2
+from waveflow.settings import Settings
 from worker import running_workers
 from workflows.stem_ingest import StemIngestWorkflow
 
@@ -176,10 +178,8 @@ async def test_a_stem_message_waits_while_s3_cannot_say_whether_the_stem_succeed
     over once S3 answers again."""
     settings = stack.settings.model_copy(update={"sqs_visibility_timeout_seconds": 5})
     stack.send(hash_request("unchecked", "uploads/unchecked.wav"))
-    s3_unreachable = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{free_port()}", region_name=settings.aws_region,
-                                  config=Config(retries={"max_attempts": 1}, connect_timeout=1))
     with caplog.at_level(logging.WARNING, logger="waveflow.bridge"):
-        assert await SqsBridge(settings, client, make_sqs_client(settings), s3_unreachable).poll_once() == 1
+        assert await SqsBridge(settings, client, make_sqs_client(settings), unreachable_s3(settings)).poll_once() == 1
     assert "could not look for the stem's success record in S3" in caplog.text
     assert stack.queue_depth() == 1
     assert [item async for item in client.list_workflows("WorkflowId = 'stem-unchecked'")] == []
@@ -187,6 +187,27 @@ async def test_a_stem_message_waits_while_s3_cannot_say_whether_the_stem_succeed
     assert await SqsBridge(settings, client, make_sqs_client(settings), make_s3_client(settings)).poll_once() == 1
     assert stack.queue_depth() == 0
     await client.get_workflow_handle("stem-unchecked").describe()
+
+
+async def test_a_decision_for_a_waiting_stem_goes_to_its_run_without_a_success_record_lookup(
+        stack: Stack, client: Client) -> None:
+    """The run that waits for the decision is the authority: the bridge signals it with no lookup in S3 (which this
+    bridge cannot reach: a lookup would keep the message), one S3 call fewer per stem."""
+    stack.put("uploads/waiting.wav", encode(sine(0.3)))
+    sqs = make_sqs_client(stack.settings)
+    async with running_workers(client, stack.settings):
+        stack.send(hash_request("waiting", "uploads/waiting.wav"))
+        assert await SqsBridge(stack.settings, client, sqs, make_s3_client(stack.settings)).poll_once() == 1
+        await webhooks(stack, HASH_CHECK)
+        assert await SqsBridge(stack.settings, client, sqs, unreachable_s3(stack.settings)).poll_once() == 1
+        assert stack.queue_depth() == 0
+        [completion] = await webhooks(stack, COMPLETION)
+    assert completion.body["status"] == "SUCCESS"
+
+
+def unreachable_s3(settings: Settings) -> Any:
+    return boto3.client("s3", endpoint_url=f"http://127.0.0.1:{free_port()}", region_name=settings.aws_region,
+                        config=Config(retries={"max_attempts": 1}, connect_timeout=1))
 
 
 async def test_the_oldest_message_age_is_its_time_in_sqs_and_zero_after_an_empty_receive(

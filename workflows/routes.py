@@ -12,7 +12,7 @@ from waveflow.messages import ParsedMessage, Task
 from waveflow.settings import Settings
 from workflows.maintenance import start_cleanup, start_health_check
 from workflows.mix_stems import start_mix
-from workflows.stem_ingest import start_stem
+from workflows.stem_ingest import decide_running_stem, start_stem
 
 Start = Callable[[Client, Settings, ParsedMessage, str], Awaitable[WorkflowHandle[Any, Any] | None]]
 """Starts or signals the workflow for a parsed message and its task id (the producer's message id, else SQS's);
@@ -26,3 +26,10 @@ ROUTES: dict[Task, Start] = {
     Task.CLEANUP_TEMP_FILES: start_cleanup,
     Task.HEALTH_CHECK: start_health_check,
 }
+
+JOINS: dict[Task, Start] = {
+    Task.PROCESS_DUPLICATE: decide_running_stem,
+    Task.PROCESS_ANALYSIS: decide_running_stem,
+}
+"""Tasks whose message usually goes to a workflow already running, tried before anything else (the bridge's
+lookups, the route's start); None when none runs, and the message takes its route."""

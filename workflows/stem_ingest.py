@@ -396,15 +396,35 @@ async def start_stem(client: Client, settings: Settings, parsed: ParsedMessage,
     if isinstance(request, HashRequest):
         return await _start_or_join(client, settings, StemIngestInput(request=request, policy=stem_policy(settings)),
                                     task_id)
-    if not isinstance(request, DuplicateFileRequest | AudioAnalysisRequest):
-        raise PoisonMessageError(f"{parsed.task.value} carries no request")
-    duplicate = isinstance(request, DuplicateFileRequest)
-    decision = DedupeDecision(duplicate=duplicate, filepath=request.filepath, audio_hash=request.audio_hash,
-                              num_peaks=None if duplicate else request.num_peaks,
-                              upstream_id=None if duplicate else request.upstreamId)
+    request, decision = _decision_in(parsed)
     stem = HashRequest.model_validate(request.model_dump(exclude={"audio_hash", "num_peaks", "upstreamId"}))
     start = StemIngestInput(request=stem, policy=stem_policy(settings), send_hash_check=False)
     return await _start_or_join(client, settings, start, task_id, decision)
+
+
+async def decide_running_stem(client: Client, settings: Settings, parsed: ParsedMessage,
+                              task_id: str) -> WorkflowHandle[Any, Any] | None:
+    """A decision for a stem whose run is waiting for it (the usual case): signalled to that run, which needs no
+    lookup of the stem's success record first. None when no run of the stem is running: `start_stem` then."""
+    request, decision = _decision_in(parsed)
+    handle = client.get_workflow_handle_for(StemIngestWorkflow.run, workflow_id_for(request.stemId))
+    try:
+        await handle.signal(StemIngestWorkflow.decide, decision, rpc_timeout=settings.temporal_rpc_timeout)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return handle
+
+
+def _decision_in(parsed: ParsedMessage) -> tuple[DuplicateFileRequest | AudioAnalysisRequest, DedupeDecision]:
+    request = parsed.request
+    if not isinstance(request, DuplicateFileRequest | AudioAnalysisRequest):
+        raise PoisonMessageError(f"{parsed.task.value} carries no request")
+    duplicate = isinstance(request, DuplicateFileRequest)
+    return request, DedupeDecision(duplicate=duplicate, filepath=request.filepath, audio_hash=request.audio_hash,
+                                   num_peaks=None if duplicate else request.num_peaks,
+                                   upstream_id=None if duplicate else request.upstreamId)
 
 
 async def _start_or_join(client: Client, settings: Settings, start: StemIngestInput, task_id: str,
