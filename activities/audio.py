@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -62,7 +63,7 @@ class AudioActivities:
                                    channels=analysis.channels, frames=analysis.frames,
                                    num_peaks=len(analysis.peaks), format=analysis.format.value,
                                    waveform_data_path=request.waveform_key, waveform_detail_path=request.detail_key,
-                                   insights=analysis.insights)
+                                   insights=analysis.insights, finished_at=datetime.now(UTC))
 
 
 

@@ -58,9 +58,9 @@ async def test_new_stem_is_hashed_decided_analysed_and_completed(services: Stack
     assert status.phase == "completed" and status.audio_hash == result["audio_data_hash"]
     events = [event async for event in handle.fetch_history_events()]
     assert steps_of(events) == [("download_and_hash", "activity"), ("send_webhook", "local"),
-                                ("analyse_audio", "activity"), ("send_webhook", "activity"),
+                                ("analyse_audio", "activity"), ("send_webhook", "local"),
                                 ("record_success", "local")], \
-        "the hash-check runs locally, and the analysis removes its download itself: no separate temp-removal step"
+        "both webhooks run locally, and the analysis removes its download itself: no separate temp-removal step"
 
 
 async def test_duplicate_stem_deletes_only_its_own_object(services: Stack) -> None:

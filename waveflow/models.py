@@ -5,6 +5,7 @@ What crosses to the NestJS server (messages, the decision, webhook bodies) is in
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -88,6 +89,9 @@ class AnalysisOutcome(BaseModel):
     waveform_detail_path: str
     insights: AudioInsights | None = None
     """None in the results of analyses recorded before WaveFlow measured insights."""
+    finished_at: datetime | None = None
+    """When the analysis ended (the worker's clock): the completion's `timestamp`, the same however often the
+    completion is built again. None in results recorded before."""
 
 
 class WebhookDelivery(BaseModel):

@@ -85,9 +85,9 @@ LEAN_HISTORY = "lean-history"
 also upserts `TemporalChangeVersion`: an event, a visibility write and a billed action), and sends a SUCCESS
 completion as a local activity in the workflow task that has the outcome, like the hash-check: no activity task
 and no workflow task of its own. That task also ends the run, which the server refuses when a signal came in
-meanwhile: the task is retried and POSTs the completion again, the same `webhook-id` and outcome with a later
-`timestamp`. A FAILURE completion stays an activity: late decisions and requests come as signals, and a refusal
-must stay final."""
+meanwhile: the task is retried and POSTs the completion again, the same body under the same `webhook-id` (its
+`timestamp` is the recorded end of the analysis or deletion). A FAILURE completion stays an activity: late
+decisions and requests come as signals, and a refusal must stay final."""
 RECORDS_SUCCESS = "records-success-in-s3"
 """Patch: after its SUCCESS completion a stem records its success in S3 (`waveflow.success_records`), which the
 bridge checks, so a message delivered after the namespace forgot the run does not run the stem again."""
@@ -115,6 +115,8 @@ class StemIngestWorkflow:
                                   filepath=params.request.filepath, decision=params.decision)
         self._requested_by: str | None = None
         self._hosts_left: set[str] = set()
+        self._outcome_at: datetime | None = None
+        """When the deletion or the analysis ended, as its activity reported (recorded: the same on replay)."""
 
     @workflow.signal(name="decide")
     def decide(self, decision: DedupeDecision) -> None:
@@ -299,7 +301,7 @@ class StemIngestWorkflow:
     async def _delete(self, downloaded: DownloadedObject, decision: DedupeDecision) -> DuplicateDeletedResult:
         self._enter(Phase.DELETING_DUPLICATE)
         request = self._input.request
-        await run_activity(S3Activities.delete_duplicate, DeleteRequest(
+        self._outcome_at = await run_activity(S3Activities.delete_duplicate, DeleteRequest(
             stem_id=request.stemId, stem_key=request.filepath, decided_key=decision.filepath,
             computed_sha256=downloaded.sha256, decided_sha256=decision.audio_hash, etag=downloaded.etag,
             allowed_prefixes=self._input.policy.delete_allowed_prefixes), start_to_close_timeout=SHORT_STEP,
@@ -337,6 +339,7 @@ class StemIngestWorkflow:
             outcome = await run_activity(AudioActivities.analyse_audio, analyse,
                                          heartbeat_timeout=ANALYSIS_HEARTBEAT, cancellation_type=WAITED,
                                          summary="analyse on any worker (fetched again)")
+        self._outcome_at = outcome.finished_at
         return AnalysisResult(audio_data_hash=downloaded.sha256, waveform_data_path=outcome.waveform_data_path,
                               file_size=downloaded.size, duration=outcome.duration,
                               sample_rate=outcome.sample_rate, num_peaks=outcome.num_peaks,
@@ -359,11 +362,13 @@ class StemIngestWorkflow:
                     started: datetime) -> CompletionPayload:
         request = self._input.request
         decision = self._decision
+        # A SUCCESS is stamped with its step's recorded end, so that a retried task builds the same body.
+        ended = self._outcome_at if status == "SUCCESS" and self._outcome_at else workflow.now()
         return CompletionPayload(
             stemId=request.stemId, userId=request.userId, trackId=request.trackId,
             upstreamId=decision.upstream_id if decision else None, status=status, result=result,
-            timestamp=workflow.now().isoformat(), original_filename=request.original_filename,
-            processing_time=round((workflow.now() - started).total_seconds(), 3),
+            timestamp=ended.isoformat(), original_filename=request.original_filename,
+            processing_time=max(0.0, round((ended - started).total_seconds(), 3)),
             audio_wave_path=result.waveform_data_path if isinstance(result, AnalysisResult) else None,
             stageId=request.stageId)
 
