@@ -10,10 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
 from tests.audio_samples import SAMPLE_RATE, encode
 from waveflow.audio import analysis as analysis_module
 from waveflow.audio.analysis import AudioAnalysis, analyse_file, segment_block_frames, segment_bounds
+from waveflow.audio.decode import BLOCK_FRAMES, open_audio, open_segment
+from waveflow.audio.formats import AudioFormat
 from waveflow.errors import DamagedAudioError
 
 DETAIL_SPP = 256
@@ -158,9 +161,126 @@ def test_truncated_flac_names_the_same_damage_as_one_pass(tmp_path: Path) -> Non
     assert parallel.value.message == one_pass.value.message
 
 
-def test_mp3_stays_single_pass(tmp_path: Path, one_pass_runs: list[Path]) -> None:
-    """Lossy seeks are exact only by the decoder's behaviour: an MP3 is analysed in one pass whatever is asked."""
+def music(frames: int, channels: int, rate: int) -> np.ndarray:
+    """Tones that move and noise: what keeps an MP3 encoder's bit reservoir and stereo modes busy."""
+    t = np.arange(frames) / rate
+    rng = np.random.default_rng(frames)
+    left = (0.4 * np.sin(2 * np.pi * 220 * t * (1 + 0.3 * np.sin(t))) + 0.2 * np.sin(2 * np.pi * rate / 7 * t)
+            + 0.1 * rng.standard_normal(frames) * (np.sin(3 * t) > 0))
+    columns = [left, np.roll(left, 331) * 0.8 + 0.05 * rng.standard_normal(frames)][:channels]
+    return np.clip(np.stack(columns, axis=1), -1, 1)
+
+
+def lame_by_libsndfile(samples: np.ndarray, rate: int, mode: str) -> bytes:
+    """libsndfile's LAME front end, which writes a Xing/Info frame with LAME's tag (encoder delay and padding)."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="MP3", subtype="MPEG_LAYER_III", bitrate_mode=mode,
+                    compression_level=0.4)
+    return buffer.getvalue()
+
+
+def lame_by_ffmpeg(samples: np.ndarray, rate: int, bit_rate: int, *, xing: bool) -> bytes:
+    """FFmpeg's libmp3lame front end and mp3 muxer, which writes its own Xing/Info frame unless told not to."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp3", options={"write_xing": "1" if xing else "0"}) as output:
+        stream = output.add_stream("libmp3lame", rate=rate, layout="stereo" if samples.shape[1] == 2 else "mono")
+        stream.codec_context.bit_rate = bit_rate
+        frame_size = stream.codec_context.frame_size or 1152
+        for start in range(0, len(samples), frame_size):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[start:start + frame_size].T,
+                                                                    dtype=np.float32),
+                                               format="fltp", layout=stream.layout.name)
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                output.mux(packet)
+        for packet in stream.encode(None):
+            output.mux(packet)
+    return buffer.getvalue()
+
+
+MP3_CORPUS = [
+    *(("libsndfile", mode, rate) for mode in ("CONSTANT", "VARIABLE", "AVERAGE") for rate in (32_000, 44_100, 48_000)),
+    *(("ffmpeg", bit_rate, rate) for bit_rate in (64_000, 128_000, 320_000) for rate in (32_000, 44_100, 48_000)),
+]
+
+
+def one_pass_samples(path: Path) -> np.ndarray:
+    with open_audio(path, AudioFormat.MP3) as decoded:
+        return np.concatenate([block.copy() for block in decoded.blocks])
+
+
+def segment_samples(path: Path, segments: int) -> np.ndarray:
+    """The samples each segment analyses, decoded as the segments decode them (from a seek before their start)."""
+    with open_audio(path, AudioFormat.MP3) as decoded:
+        frames = decoded.info.declared_frames
+    parts = []
+    for start, length in segment_bounds(frames, segments, SEGMENT_ALIGNMENT):
+        opened_at = start - analysis_module.OVERLAP_FRAMES if start else 0
+        with open_segment(path, AudioFormat.MP3, opened_at, start + length - opened_at, BLOCK_FRAMES) as decoded:
+            parts.append(np.concatenate([block.copy() for block in decoded.blocks])[start - opened_at:])
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize(("encoder", "mode", "rate"), MP3_CORPUS,
+                         ids=["-".join(map(str, entry)) for entry in MP3_CORPUS])
+def test_stereo_mp3_segments_match_one_pass_sample_for_sample(tmp_path: Path, encoder: str, mode: str | int,
+                                                              rate: int, one_pass_runs: list[Path]) -> None:
+    """CBR, VBR and ABR, joint and plain stereo, the MPEG-1 rates, LAME through two front ends that each write their
+    own Xing/Info frame: every sample the segments decode equals the one pass's, and so does the analysis."""
+    samples = music(9 * rate + 777, 2, rate)
     path = tmp_path / "x.mp3"
-    path.write_bytes(encode(noise(3 * SAMPLE_RATE + 777, 2) * 0.5, format="MP3", subtype=None))
-    analyse(path, segments=4)
+    path.write_bytes(lame_by_libsndfile(samples, rate, str(mode)) if encoder == "libsndfile"
+                     else lame_by_ffmpeg(samples, rate, int(mode), xing=True))
+    whole = one_pass_samples(path)
+    for segments in (2, 3, 5):
+        assert np.array_equal(segment_samples(path, segments), whole), f"{segments} segments"
+    parallel, parallel_detail, _ = analyse(path, segments=3)
+    assert one_pass_runs == [], "the segments' overlaps disagreed: the one pass ran"
+    one_pass, one_pass_detail, _ = analyse(path, segments=1)
+    assert_identical(one_pass, parallel)
+    assert parallel_detail == one_pass_detail
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(44_100, 1), (48_000, 1), (24_000, 2), (22_050, 2), (16_000, 2),
+                                                 (8_000, 2)])
+def test_a_mono_mp3_or_one_at_an_mpeg_2_rate_stays_single_pass(tmp_path: Path, rate: int, channels: int,
+                                                               one_pass_runs: list[Path]) -> None:
+    """mpg123's samples after a seek differ from the one pass's there (see SEGMENTED_MP3_FROM_RATE)."""
+    path = tmp_path / "x.mp3"
+    path.write_bytes(lame_by_libsndfile(music(9 * rate, channels, rate), rate, "VARIABLE"))
+    analyse(path, segments=3)
     assert one_pass_runs == [path]
+
+
+@pytest.mark.parametrize("bit_rate", [128_000, 320_000])
+def test_an_mp3_without_a_xing_frame_gives_the_one_pass_result(tmp_path: Path, bit_rate: int,
+                                                                 one_pass_runs: list[Path]) -> None:
+    """Its length is estimated from the bit rate: the segments run when it holds, the one pass when it does not."""
+    path = tmp_path / "x.mp3"
+    path.write_bytes(lame_by_ffmpeg(music(9 * 44_100 + 777, 2, 44_100), 44_100, bit_rate, xing=False))
+    parallel, parallel_detail, _ = analyse(path, segments=3)
+    runs_before = len(one_pass_runs)
+    one_pass, one_pass_detail, _ = analyse(path, segments=1)
+    assert len(one_pass_runs) == runs_before + 1
+    assert_identical(one_pass, parallel)
+    assert parallel_detail == one_pass_detail
+
+
+def test_an_mp3_whose_seek_lands_elsewhere_is_analysed_in_one_pass(tmp_path: Path, one_pass_runs: list[Path],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decoder whose seek lands one MPEG frame off gives plausible samples of the right length: only the overlap
+    check sees it, and the one pass runs."""
+    path = tmp_path / "x.mp3"
+    path.write_bytes(lame_by_libsndfile(music(9 * 44_100, 2, 44_100), 44_100, "VARIABLE"))
+    open_segment = analysis_module.open_segment
+
+    def landing_off(path: Path, audio_format: object, start: int, *arguments: object) -> object:
+        return open_segment(path, audio_format, start + (1152 if start else 0), *arguments)
+
+    monkeypatch.setattr(analysis_module, "open_segment", landing_off)
+    analyse(path, segments=3)
+    assert one_pass_runs == [path]
+
+

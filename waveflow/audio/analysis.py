@@ -4,9 +4,10 @@ stem's insights (loudness, true peak, clipping, silence, DC offset)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,20 @@ Progress = Callable[[int, int], None]
 
 LOSSY_LENGTH_TOLERANCE = 0.02
 LOSSY_LENGTH_SLACK_FRAMES = 8192
-# Formats whose seeks land on the exact sample: their segments decode to the same samples as one pass. MP3
-# through libsndfile (mpg123) matched in every test, but its seeks are exact only by the decoder's behaviour (and
-# estimated without a Xing header), and a wrong sample would pass every length check: it stays single-pass.
-SEGMENTABLE = {AudioFormat.WAV, AudioFormat.AIFF, AudioFormat.FLAC}
+# Formats whose seeks land on the exact sample: their segments decode to the same samples as one pass.
+SEGMENTABLE = {AudioFormat.WAV, AudioFormat.AIFF, AudioFormat.FLAC, AudioFormat.MP3}
+# MP3 through libsndfile (mpg123) seeks right by the decoder's behaviour, not by the format: its state after a seek
+# (bit reservoir, overlap-add, synthesis filter) is rebuilt from the frames before the target, and a wrong sample
+# would pass every length check. So the samples around every boundary between MP3 segments are decoded twice: the
+# OVERLAP_FRAMES on each side by the segment before (which reads on past its end, with no seek) and by the segment
+# after (which starts that far early, after its seek). Any difference, and the file is analysed in one pass.
+CHECKED_BY_OVERLAP = {AudioFormat.MP3}
+OVERLAP_FRAMES = 4 * MPEG_FRAME_FRAMES
+SEGMENTED_MP3_FROM_RATE = 32_000
+"""Only stereo MP3s at MPEG-1 rates (32, 44.1 and 48 kHz) are decoded in segments: after a seek mpg123 gave every
+stereo sample as the one pass did (18 encodings, 25 seek points each), but mono ones off by one step here and there
+far past the seek (by thousands in a VBR file), as were MPEG-2 rates (24 kHz and below): more than the overlaps
+could be trusted to show."""
 PROGRESS_EVERY_SECONDS = 0.5
 # Threads hand the GIL over between numpy calls: larger blocks mean fewer hand-overs (measured: 3-4x the one-pass
 # block halves a 2-thread WAV analysis). The blocks of all segments together stay within a memory budget, which
@@ -114,10 +125,10 @@ def clock(seconds: float) -> str:
 def analyse_file(path: Path, *, num_peaks: int, detail_samples_per_pixel: int, detail_output: BinaryIO,
                  progress: Progress | None = None, segments: int | None = None,
                  limit: LengthLimit | None = None, insights: bool = True) -> AudioAnalysis:
-    """`segments`: how many parts of a WAV, AIFF or FLAC file (SEGMENTABLE) are decoded at once, on as many threads
-    (default: the cores the container may use, for a file of SEGMENTED_FROM_BYTES or more); the result is byte for
-    byte the one-pass result. `limit`: longer audio fails before it is decoded, or as soon as decoding passes it.
-    `insights`: measure them (the bench turns them off to show what they cost)."""
+    """`segments`: how many parts of a WAV, AIFF, FLAC or stereo MP3 file (SEGMENTABLE) are decoded at once, on as
+    many threads (default: the cores the container may use, for a file of SEGMENTED_FROM_BYTES or more); the result
+    is byte for byte the one-pass result. `limit`: longer audio fails before it is decoded, or as soon as decoding
+    passes it. `insights`: measure them (the bench turns them off to show what they cost)."""
     audio_format = detect_format(path)
     check_declared_length(path, audio_format)
     wanted_segments = segments or (available_cpus() if path.stat().st_size >= SEGMENTED_FROM_BYTES else 1)
@@ -239,6 +250,10 @@ class _Segment:
     pixels: _CollectedBuckets
     insights: InsightMeter | None
     decoded: int = 0
+    around_start: np.ndarray | None = None
+    """CHECKED_BY_OVERLAP: the OVERLAP_FRAMES on each side of the start, decoded after the seek."""
+    around_end: np.ndarray | None = None
+    """CHECKED_BY_OVERLAP: the OVERLAP_FRAMES on each side of the end, decoded with no seek since the start."""
 
 
 def segment_bounds(frames: int, segments: int, alignment: int) -> list[tuple[int, int]]:
@@ -267,6 +282,8 @@ def _analyse_in_segments(path: Path, audio_format: AudioFormat, num_peaks: int, 
         info = decoded.info
     if limit is not None:
         limit.check_declared(info.declared_frames, info.sample_rate)
+    if audio_format is AudioFormat.MP3 and (info.channels != 2 or info.sample_rate < SEGMENTED_MP3_FROM_RATE):
+        return None
     plan = segment_bounds(info.declared_frames, wanted_segments, math.lcm(detail_samples_per_pixel, MPEG_FRAME_FRAMES))
     if len(plan) < 2:
         return None
@@ -288,7 +305,8 @@ def _analyse_in_segments(path: Path, audio_format: AudioFormat, num_peaks: int, 
                 shared.stop.set()
             if progress is not None:
                 progress(sum(segment.decoded for segment in segments), info.sample_rate)
-    if not _all_as_planned(futures, segments):
+    if not _all_as_planned(futures, segments) or (audio_format in CHECKED_BY_OVERLAP
+                                                   and not _overlaps_agree(segments)):
         return None
     detail.close()
     frames = info.declared_frames
@@ -315,13 +333,22 @@ def _analyse_segment(shared: _SegmentedAnalysis, segment: _Segment, *, beyond: b
     wanted = segment.length
     if beyond:
         wanted = (wanted // MPEG_FRAME_FRAMES + 1) * MPEG_FRAME_FRAMES
-    with open_segment(shared.path, shared.audio_format, segment.start, wanted, shared.block_frames) as decoded:
+    checked = shared.audio_format in CHECKED_BY_OVERLAP
+    opened_at = segment.start - OVERLAP_FRAMES if checked and segment.start else segment.start
+    read_to = segment.start + wanted + (OVERLAP_FRAMES if checked and not beyond else 0)
+    windows = _Windows(opened_at, segment.start, segment.start + wanted)
+    if checked:
+        windows.keep(segment.start - OVERLAP_FRAMES, segment.start + OVERLAP_FRAMES)
+        windows.keep(segment.start + segment.length - OVERLAP_FRAMES, segment.start + segment.length + OVERLAP_FRAMES)
+    with open_segment(shared.path, shared.audio_format, opened_at, read_to - opened_at,
+                      shared.block_frames) as decoded:
+        blocks = windows.fed(decoded.blocks)
         reducers = (
             ProportionalBuckets(shared.num_peaks, shared.declared_frames, segment.peaks),
             FixedWidthBuckets(shared.samples_per_pixel, segment.pixels),
             FixedWidthBuckets(shared.detail_samples_per_pixel, shared.detail.write_at),
         )
-        for block in decoded.blocks:
+        for block in blocks:
             if shared.stop.is_set():
                 return
             mono = mono_mix(block)
@@ -332,6 +359,45 @@ def _analyse_segment(shared: _SegmentedAnalysis, segment: _Segment, *, beyond: b
             segment.decoded += len(mono)
         for reducer in reducers:
             reducer.finish()
+    if checked:
+        segment.around_start, segment.around_end = windows.kept
+
+
+class _Windows:
+    """A segment's decoded stream by absolute frame: the part it analyses, and copies of the stretches it keeps."""
+
+    def __init__(self, opened_at: int, fed_from: int, fed_to: int) -> None:
+        self._opened_at, self._fed_from, self._fed_to = opened_at, fed_from, fed_to
+        self._kept: list[tuple[int, int, list[np.ndarray]]] = []
+
+    def keep(self, start: int, stop: int) -> None:
+        self._kept.append((start, stop, []))
+
+    @property
+    def kept(self) -> list[np.ndarray | None]:
+        return [np.concatenate(parts) if parts else None for _, _, parts in self._kept]
+
+    def fed(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """The blocks' frames within the analysed part; a kept stretch is copied as it passes (blocks may be reused
+        buffers)."""
+        position = self._opened_at
+        for block in blocks:
+            end = position + len(block)
+            for start, stop, parts in self._kept:
+                if max(position, start) < min(end, stop):
+                    parts.append(block[max(position, start) - position:min(end, stop) - position].copy())
+            if max(position, self._fed_from) < min(end, self._fed_to):
+                yield block[max(position, self._fed_from) - position:min(end, self._fed_to) - position]
+            position = end
+
+
+def _overlaps_agree(segments: list[_Segment]) -> bool:
+    """Around each boundary, the samples the segment after decoded after its seek equal those the segment before
+    decoded with none (both whole: a stream shorter than declared is no agreement)."""
+    return all(before.around_end is not None and after.around_start is not None
+               and len(before.around_end) == 2 * OVERLAP_FRAMES
+               and np.array_equal(before.around_end, after.around_start)
+               for before, after in itertools.pairwise(segments))
 
 
 def _all_as_planned(futures: list[Future[None]], segments: list[_Segment]) -> bool:
