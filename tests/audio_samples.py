@@ -24,14 +24,18 @@ def encode(samples: np.ndarray, *, format: str = "WAV", subtype: str | None = "P
     return buffer.getvalue()
 
 
-def encode_with_ffmpeg(samples: np.ndarray, *, container: str, codec: str, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """Encode through PyAV's bundled FFmpeg: M4A/AAC, M4A/ALAC, WebM/Opus, as phones and browsers record."""
+def encode_with_ffmpeg(samples: np.ndarray, *, container: str, codec: str, sample_rate: int = SAMPLE_RATE,
+                       bit_rate: int | None = None, muxer_options: dict[str, str] | None = None) -> bytes:
+    """Encode through PyAV's bundled FFmpeg: M4A/AAC, M4A/ALAC, WebM/Opus, as phones and browsers record; MP3 by
+    libmp3lame."""
     import av
 
     buffer = io.BytesIO()
     channels = samples.shape[1]
-    with av.open(buffer, mode="w", format=container) as output:
+    with av.open(buffer, mode="w", format=container, options=muxer_options or {}) as output:
         stream = output.add_stream(codec, rate=sample_rate, layout="stereo" if channels == 2 else "mono")
+        if bit_rate is not None:
+            stream.codec_context.bit_rate = bit_rate
         sample_format = "s16p" if codec == "alac" else "fltp"
         frame_size = stream.codec_context.frame_size or 1024
         for start in range(0, len(samples), frame_size):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.audio_samples import SAMPLE_RATE, encode
+from tests.audio_samples import SAMPLE_RATE, encode, encode_with_ffmpeg
 from waveflow.audio import analysis as analysis_module
 from waveflow.audio.analysis import AudioAnalysis, analyse_file, segment_block_frames, segment_bounds
 from waveflow.audio.decode import BLOCK_FRAMES, open_audio, open_segment
@@ -181,23 +181,8 @@ def lame_by_libsndfile(samples: np.ndarray, rate: int, mode: str) -> bytes:
 
 def lame_by_ffmpeg(samples: np.ndarray, rate: int, bit_rate: int, *, xing: bool) -> bytes:
     """FFmpeg's libmp3lame front end and mp3 muxer, which writes its own Xing/Info frame unless told not to."""
-    import av
-
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp3", options={"write_xing": "1" if xing else "0"}) as output:
-        stream = output.add_stream("libmp3lame", rate=rate, layout="stereo" if samples.shape[1] == 2 else "mono")
-        stream.codec_context.bit_rate = bit_rate
-        frame_size = stream.codec_context.frame_size or 1152
-        for start in range(0, len(samples), frame_size):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[start:start + frame_size].T,
-                                                                    dtype=np.float32),
-                                               format="fltp", layout=stream.layout.name)
-            frame.sample_rate = rate
-            for packet in stream.encode(frame):
-                output.mux(packet)
-        for packet in stream.encode(None):
-            output.mux(packet)
-    return buffer.getvalue()
+    return encode_with_ffmpeg(samples, container="mp3", codec="libmp3lame", sample_rate=rate, bit_rate=bit_rate,
+                              muxer_options={"write_xing": "1" if xing else "0"})
 
 
 MP3_CORPUS = [
