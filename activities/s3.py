@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,9 +165,8 @@ class S3Activities:
             self._success_records.record(record)
 
     @activity.defn(name="delete_duplicate")
-    def delete_duplicate(self, request: DeleteRequest) -> datetime | None:
-        """Deletes the stem's own object, and only while it is still exactly the one WaveFlow hashed. Returns when
-        it was gone (the completion's `timestamp`); results recorded before carry None."""
+    def delete_duplicate(self, request: DeleteRequest) -> None:
+        """Deletes the stem's own object, and only while it is still exactly the one WaveFlow hashed."""
         with as_application_errors():
             check_duplicate_delete(stem_key=request.stem_key, decided_key=request.decided_key,
                                    computed_hash=request.computed_sha256, decided_hash=request.decided_sha256,
@@ -179,11 +177,11 @@ class S3Activities:
             except ClientError as error:
                 if error_code(error) in _MISSING:
                     activity.logger.warning("duplicate %s is already gone", request.stem_key)
-                    return datetime.now(UTC)
+                    return
                 refused = self._refused_read(request.stem_key) if is_access_denied(error) else None
                 if isinstance(refused, ObjectMissingError):
                     activity.logger.warning("duplicate %s is already gone", request.stem_key)
-                    return datetime.now(UTC)
+                    return
                 if refused is not None:
                     raise refused from None
                 raise
@@ -201,4 +199,3 @@ class S3Activities:
                     raise
                 raise DeleteRefusedError(f"delete refused: {request.stem_key!r} was replaced while WaveFlow was "
                                          f"deleting it (its ETag is no longer {request.etag})") from None
-        return datetime.now(UTC)

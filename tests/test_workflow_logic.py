@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio import activity
@@ -79,7 +79,7 @@ class FakeSteps:
         await held(self.hold_analysis)
         return AnalysisOutcome(duration=1.0, sample_rate=44100, channels=2, frames=44100, num_peaks=request.num_peaks,
                                format="wav", waveform_data_path=request.waveform_key,
-                               waveform_detail_path=request.detail_key)
+                               waveform_detail_path=request.detail_key, finished_at=datetime.now(UTC))
 
     @activity.defn(name="delete_duplicate")
     async def delete_duplicate(self, request: DeleteRequest) -> None:

@@ -78,16 +78,17 @@ ANALYSIS_REMOVES_DOWNLOAD = "analysis-removes-its-download"
 HASH_CHECK_RUNS_LOCALLY = "hash-check-runs-as-local-activity"
 """Patch: the hash-check webhook runs as a local activity, in the workflow task that asks for it: a POST of a few
 milliseconds needs no task queue, and it saves an activity task and a workflow task. Its body is rebuilt the same
-if that workflow task is retried; the completion's is not (its timestamp is the task's), so it stays an activity."""
+if that workflow task is retried."""
 
 LEAN_HISTORY = "lean-history"
-"""Patch: a new stem records this one patch marker in place of the three above and `RECORDS_SUCCESS` (each marker
-also upserts `TemporalChangeVersion`: an event, a visibility write and a billed action), and sends a SUCCESS
-completion as a local activity in the workflow task that has the outcome, like the hash-check: no activity task
-and no workflow task of its own. That task also ends the run, which the server refuses when a signal came in
-meanwhile: the task is retried and POSTs the completion again, the same body under the same `webhook-id` (its
-`timestamp` is the recorded end of the analysis or deletion). A FAILURE completion stays an activity: late
-decisions and requests come as signals, and a refusal must stay final."""
+"""Patch: a new stem records this one patch marker in place of `ANALYSIS_REMOVES_DOWNLOAD`, `HASH_CHECK_RUNS_LOCALLY`
+and `RECORDS_SUCCESS` (each marker also upserts `TemporalChangeVersion`: an event, a visibility write and a billed
+action), and sends the completion of an analysis as a local activity in the workflow task that has the outcome,
+like the hash-check: no activity task and no workflow task of its own. That task also ends the run, which the server
+refuses when a signal came in meanwhile: the task is retried and POSTs the completion again, the same body under the
+same `webhook-id`, as its `timestamp` is the end the analysis reported (recorded in the history). Other completions
+stay activities: a deletion reports no end (a result older workers could not read), and a FAILURE comes just when
+late decisions and requests arrive as signals, and its refusal must stay final."""
 RECORDS_SUCCESS = "records-success-in-s3"
 """Patch: after its SUCCESS completion a stem records its success in S3 (`waveflow.success_records`), which the
 bridge checks, so a message delivered after the namespace forgot the run does not run the stem again."""
@@ -115,8 +116,9 @@ class StemIngestWorkflow:
                                   filepath=params.request.filepath, decision=params.decision)
         self._requested_by: str | None = None
         self._hosts_left: set[str] = set()
-        self._outcome_at: datetime | None = None
-        """When the deletion or the analysis ended, as its activity reported (recorded: the same on replay)."""
+        self._analysed_at: datetime | None = None
+        """When the analysis ended, as its activity reported (recorded: the same on replay); None from older
+        workers."""
 
     @workflow.signal(name="decide")
     def decide(self, decision: DedupeDecision) -> None:
@@ -205,7 +207,8 @@ class StemIngestWorkflow:
         failure = completion.result if isinstance(completion.result, FailureResult) else None
         await deliver_outcome(WebhookKind.COMPLETION, completion.model_dump(mode="json"), params.policy,
                               self._status, Phase.FAILED, search_attributes=params.policy.search_attributes,
-                              local_budget=self._local_webhook_budget if self._lean and not failure else None,
+                              local_budget=self._local_webhook_budget
+                              if self._lean and not failure and self._analysed_at else None,
                               on_refused=(lambda: self._continue_if_asked(failure, delivered=False))
                               if failure else None)
         stem_completed(completion.status, _ending(completion.result), completion.processing_time)
@@ -301,7 +304,7 @@ class StemIngestWorkflow:
     async def _delete(self, downloaded: DownloadedObject, decision: DedupeDecision) -> DuplicateDeletedResult:
         self._enter(Phase.DELETING_DUPLICATE)
         request = self._input.request
-        self._outcome_at = await run_activity(S3Activities.delete_duplicate, DeleteRequest(
+        await run_activity(S3Activities.delete_duplicate, DeleteRequest(
             stem_id=request.stemId, stem_key=request.filepath, decided_key=decision.filepath,
             computed_sha256=downloaded.sha256, decided_sha256=decision.audio_hash, etag=downloaded.etag,
             allowed_prefixes=self._input.policy.delete_allowed_prefixes), start_to_close_timeout=SHORT_STEP,
@@ -339,7 +342,7 @@ class StemIngestWorkflow:
             outcome = await run_activity(AudioActivities.analyse_audio, analyse,
                                          heartbeat_timeout=ANALYSIS_HEARTBEAT, cancellation_type=WAITED,
                                          summary="analyse on any worker (fetched again)")
-        self._outcome_at = outcome.finished_at
+        self._analysed_at = outcome.finished_at
         return AnalysisResult(audio_data_hash=downloaded.sha256, waveform_data_path=outcome.waveform_data_path,
                               file_size=downloaded.size, duration=outcome.duration,
                               sample_rate=outcome.sample_rate, num_peaks=outcome.num_peaks,
@@ -362,8 +365,8 @@ class StemIngestWorkflow:
                     started: datetime) -> CompletionPayload:
         request = self._input.request
         decision = self._decision
-        # A SUCCESS is stamped with its step's recorded end, so that a retried task builds the same body.
-        ended = self._outcome_at if status == "SUCCESS" and self._outcome_at else workflow.now()
+        # An analysis's SUCCESS is stamped with its recorded end, so that a retried task builds the same body.
+        ended = self._analysed_at if status == "SUCCESS" and self._analysed_at else workflow.now()
         return CompletionPayload(
             stemId=request.stemId, userId=request.userId, trackId=request.trackId,
             upstreamId=decision.upstream_id if decision else None, status=status, result=result,

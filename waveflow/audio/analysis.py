@@ -285,7 +285,7 @@ def _analyse_in_segments(path: Path, audio_format: AudioFormat, num_peaks: int, 
     if audio_format is AudioFormat.MP3 and (info.channels != 2 or info.sample_rate < SEGMENTED_MP3_FROM_RATE):
         return None
     plan = segment_bounds(info.declared_frames, wanted_segments, math.lcm(detail_samples_per_pixel, MPEG_FRAME_FRAMES))
-    if len(plan) < 2:
+    if len(plan) < 2 or (audio_format in CHECKED_BY_OVERLAP and plan[1][0] < OVERLAP_FRAMES):
         return None
     samples_per_pixel = max(1, math.ceil(info.declared_frames / num_peaks))
     detail = DatWriter(detail_output, info.sample_rate, detail_samples_per_pixel)
