@@ -34,8 +34,8 @@ class StemPolicy(BaseModel):
     webhook_timeout_seconds: float = 10.0
     local_webhook_seconds: float = Field(default=2.0, validation_alias=AliasChoices("local_webhook_seconds",
                                                                                     "hash_check_local_seconds"))
-    """How long a webhook (the hash-check; the completion too since `lean-history`) is retried as a local activity
-    before it becomes a regular one: Temporal's guidance for a local activity is seconds, retries included, and
+    """How long a webhook (the hash-check; an analysis's completion too since `lean-history`) is retried as a local
+    activity before it becomes a regular one: Temporal's guidance for a local activity is seconds, retries included, and
     while it retries, signals and updates wait. Earlier inputs name it `hash_check_local_seconds`."""
     default_num_peaks: NumPeaks = 1024
     detail_samples_per_pixel: int = 256
