@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,16 @@ def test_other_rates_read_the_same(rate: int) -> None:
     """11025 Hz has 100 ms sub-blocks of 1102.5 frames: their bounds alternate."""
     assert insights(tone([(-23.0, 20.0)], rate=rate), rate=rate).integrated_lufs == pytest.approx(
         -23.0, abs=LOUDNESS_TOLERANCE_LU)
+
+
+@pytest.mark.parametrize("rate", [1000, 3000])
+def test_below_8_khz_the_loudness_is_left_out_and_the_rest_measured(rate: int) -> None:
+    """BS.1770's shelf is past such a rate's Nyquist frequency: its filter would diverge (and overflow)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        measured_here = insights(tone([(-23.0, 20.0)], rate=rate, frequency=rate / 8), rate=rate)
+    assert measured_here.integrated_lufs is None
+    assert measured_here.sample_peak_dbfs is not None and not measured_here.silent
 
 
 def test_one_channel_is_three_lu_quieter_than_two_and_blocks_do_not_matter() -> None:

@@ -25,6 +25,9 @@ from threadpoolctl import threadpool_limits
 from waveflow.contract import AudioInsights
 
 SILENCE_THRESHOLD_DBFS = -60.0
+LOUDNESS_FROM_RATE = 8000
+"""Below it the loudness is not measured (None): BS.1770's shelf sits at 1.7 kHz, past what such a rate can hold, and
+its filter designed there diverges."""
 """A sample louder than this is sound: a stem with none is silent, and its edges are silence up to the first and
 from the last one. -60 dBFS is well above the noise of a dithered 16-bit export (about -90) and below any music."""
 CLIPPED_AT = 32767
@@ -188,7 +191,7 @@ class InsightMeter:
     def __init__(self, channels: int, rate: int, *, start: int = 0) -> None:
         _one_blas_thread()
         self._rate = rate
-        self._weighting = KWeighting(channels, rate)
+        self._weighting = KWeighting(channels, rate) if rate >= LOUDNESS_FROM_RATE else None
         self._silence = 10 ** (SILENCE_THRESHOLD_DBFS / 20)
         self.part = InsightPart(start=start, rate=rate, channels=channels, first_subblock=_subblock_of(start, rate),
                                 true_peak=np.zeros(channels), sample_peak=np.zeros(channels),
@@ -216,7 +219,8 @@ class InsightMeter:
         self._count_clips(samples, peaks, position)
         self._find_sound(samples, peaks, position)
         self._true_peak(samples)
-        self._loudness(samples, position)
+        if self._weighting is not None:
+            self._loudness(self._weighting.filtered(samples), position)
         part.frames += len(block)
 
     def _count_clips(self, samples: np.ndarray, peaks: np.ndarray, position: int) -> None:
@@ -274,10 +278,10 @@ class InsightMeter:
                 part.true_peak[channel] = max(part.true_peak[channel],
                                               _interpolated_peak(column[begin:end + TRUE_PEAK_HISTORY]))
 
-    def _loudness(self, samples: np.ndarray, position: int) -> None:
-        weighted = self._weighting.filtered(samples)
+    def _loudness(self, weighted: np.ndarray, position: int) -> None:
+        """The K-weighted block's energy per 100 ms sub-block."""
         first = _subblock_of(position, self._rate)
-        last = _subblock_of(position + samples.shape[1] - 1, self._rate)
+        last = _subblock_of(position + weighted.shape[1] - 1, self._rate)
         bounds = [max(0, _subblock_start(index, self._rate) - position) for index in range(first, last + 1)]
         energy = np.add.reduceat(np.square(weighted), bounds, axis=1).T
         subblocks = self.part.subblock_energy
