@@ -337,9 +337,11 @@ def _analyse_segment(shared: _SegmentedAnalysis, segment: _Segment, *, beyond: b
     opened_at = segment.start - OVERLAP_FRAMES if checked and segment.start else segment.start
     read_to = segment.start + wanted + (OVERLAP_FRAMES if checked and not beyond else 0)
     windows = _Windows(opened_at, segment.start, segment.start + wanted)
-    if checked:
-        windows.keep(segment.start - OVERLAP_FRAMES, segment.start + OVERLAP_FRAMES)
-        windows.keep(segment.start + segment.length - OVERLAP_FRAMES, segment.start + segment.length + OVERLAP_FRAMES)
+    end = segment.start + segment.length
+    if checked and segment.start:
+        windows.keep("start", segment.start - OVERLAP_FRAMES, segment.start + OVERLAP_FRAMES)
+    if checked and not beyond:
+        windows.keep("end", end - OVERLAP_FRAMES, end + OVERLAP_FRAMES)
     with open_segment(shared.path, shared.audio_format, opened_at, read_to - opened_at,
                       shared.block_frames) as decoded:
         blocks = windows.fed(decoded.blocks)
@@ -360,7 +362,7 @@ def _analyse_segment(shared: _SegmentedAnalysis, segment: _Segment, *, beyond: b
         for reducer in reducers:
             reducer.finish()
     if checked:
-        segment.around_start, segment.around_end = windows.kept
+        segment.around_start, segment.around_end = windows.kept("start"), windows.kept("end")
 
 
 class _Windows:
@@ -368,14 +370,14 @@ class _Windows:
 
     def __init__(self, opened_at: int, fed_from: int, fed_to: int) -> None:
         self._opened_at, self._fed_from, self._fed_to = opened_at, fed_from, fed_to
-        self._kept: list[tuple[int, int, list[np.ndarray]]] = []
+        self._kept: dict[str, tuple[int, int, list[np.ndarray]]] = {}
 
-    def keep(self, start: int, stop: int) -> None:
-        self._kept.append((start, stop, []))
+    def keep(self, name: str, start: int, stop: int) -> None:
+        self._kept[name] = (start, stop, [])
 
-    @property
-    def kept(self) -> list[np.ndarray | None]:
-        return [np.concatenate(parts) if parts else None for _, _, parts in self._kept]
+    def kept(self, name: str) -> np.ndarray | None:
+        parts = self._kept[name][2] if name in self._kept else []
+        return np.concatenate(parts) if parts else None
 
     def fed(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         """The blocks' frames within the analysed part; a kept stretch is copied as it passes (blocks may be reused
@@ -383,7 +385,7 @@ class _Windows:
         position = self._opened_at
         for block in blocks:
             end = position + len(block)
-            for start, stop, parts in self._kept:
+            for start, stop, parts in self._kept.values():
                 if max(position, start) < min(end, stop):
                     parts.append(block[max(position, start) - position:min(end, stop) - position].copy())
             if max(position, self._fed_from) < min(end, self._fed_to):
