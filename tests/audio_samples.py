@@ -18,9 +18,10 @@ def sine(seconds: float, *, amplitude: float = 0.5, frequency: float = 440.0, ch
 
 
 def encode(samples: np.ndarray, *, format: str = "WAV", subtype: str | None = "PCM_16",
-           sample_rate: int = SAMPLE_RATE) -> bytes:
+           sample_rate: int = SAMPLE_RATE, **options: object) -> bytes:
+    """Through libsndfile; `options` as `soundfile.write` takes them (an MP3's `bitrate_mode`, ...)."""
     buffer = io.BytesIO()
-    soundfile.write(buffer, samples, sample_rate, format=format, subtype=subtype)
+    soundfile.write(buffer, samples, sample_rate, format=format, subtype=subtype, **options)
     return buffer.getvalue()
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 
 from tests.audio_samples import SAMPLE_RATE, encode, encode_with_ffmpeg
 from waveflow.audio import analysis as analysis_module
@@ -173,10 +172,8 @@ def music(frames: int, channels: int, rate: int) -> np.ndarray:
 
 def lame_by_libsndfile(samples: np.ndarray, rate: int, mode: str) -> bytes:
     """libsndfile's LAME front end, which writes a Xing/Info frame with LAME's tag (encoder delay and padding)."""
-    buffer = io.BytesIO()
-    soundfile.write(buffer, samples, rate, format="MP3", subtype="MPEG_LAYER_III", bitrate_mode=mode,
-                    compression_level=0.4)
-    return buffer.getvalue()
+    return encode(samples, format="MP3", subtype="MPEG_LAYER_III", sample_rate=rate, bitrate_mode=mode,
+                  compression_level=0.4)
 
 
 def lame_by_ffmpeg(samples: np.ndarray, rate: int, bit_rate: int, *, xing: bool) -> bytes:
