@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import random
 import resource
 import shutil
 import signal
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import IO
 
 from waveflow.namespace import SEARCH_ATTRIBUTES
 
@@ -35,10 +37,41 @@ def one_at_a_time(name: str) -> Iterator[None]:
         yield
 
 
+# Ports handed out lie below the kernel's ephemeral range, where no `bind(0)` of any process lands, and each is
+# claimed by a lock this process holds until it exits: a port the OS offers for `bind(0)` is only free until another
+# process (another test worker's server) is offered it too, before the server it was meant for binds it.
+PORT_LOCKS = LOCKS / "ports"
+_claimed_ports: dict[int, IO[str]] = {}
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
+    """A loopback port that nothing listens on and no other process of this checkout will be given."""
+    ceiling = _ephemeral_floor()
+    floor = max(1024, ceiling - 12000)
+    PORT_LOCKS.mkdir(parents=True, exist_ok=True)
+    start = random.randrange(floor, ceiling)
+    for offset in range(ceiling - floor):
+        port = floor + (start - floor + offset) % (ceiling - floor)
+        if port in _claimed_ports:
+            continue
+        handle = (PORT_LOCKS / str(port)).open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with socket.socket() as probe:
+                probe.bind((LOOPBACK, port))
+        except OSError:
+            handle.close()
+            continue
+        _claimed_ports[port] = handle
+        return port
+    raise RuntimeError(f"no free port between {floor} and {ceiling}")
 
 
 def wait_for_port(port: int, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:

@@ -18,9 +18,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from devstack.local_aws import REGION
 from devstack.processes import LOOPBACK, free_port, stop_process
 
-PORTS = ("master.port", "volume.port", "filer.port", "webdav.port", "admin.port")
-"""Every listener `weed mini` opens besides S3, each on a free port (the gRPC ones follow theirs by +10000, or
-whatever weed finds free when that is out of range)."""
+PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
+         "webdav.port", "admin.port", "admin.port.grpc", "s3.port.grpc")
+"""Every listener `weed mini` opens besides S3, each on a port of its own (left to weed, a gRPC port would be its HTTP
+port + 10000, which no one claimed)."""
 
 
 def weed_executable() -> str:
