@@ -21,6 +21,7 @@ from waveflow.errors import (
     FileTooLargeError,
     InvalidRequestError,
     ObjectMissingError,
+    TempSpaceError,
     WaveFlowError,
 )
 from waveflow.hashing import copy_and_hash
@@ -82,7 +83,10 @@ class S3Activities:
     def fetch(self, stem_id: str, key: str, max_size_bytes: int) -> DownloadedObject:
         """One GET, hashed as it streams to disk; its own headers give the size, ETag and version. The size is
         reserved in the temp budget before the first byte is written."""
-        response = self._open(key, max_size_bytes)
+        return self._stream_to_disk(stem_id, key, max_size_bytes, self._open(key, max_size_bytes))
+
+    def _stream_to_disk(self, stem_id: str, key: str, max_size_bytes: int, response: dict[str, Any],
+                        wait_for_room: bool = True) -> DownloadedObject:
         size = int(response["ContentLength"])
         path = self._temp.new_path(stem_id, "audio")
         beat = ProgressBeat()
@@ -95,7 +99,7 @@ class S3Activities:
             beat.waiting_for_disk(seconds)
 
         try:
-            with self._temp.reserve(stem_id, size, [path], f"the download of {key!r}", waiting):
+            with self._temp.reserve(stem_id, size, [path], f"the download of {key!r}", waiting, wait=wait_for_room):
                 if waited:
                     response = self._open(key, max_size_bytes)
                     if int(response["ContentLength"]) != size:
@@ -119,6 +123,22 @@ class S3Activities:
     def download_and_hash(self, request: DownloadRequest) -> DownloadedObject:
         with as_application_errors():
             return self.fetch(request.stem_id, request.key, request.max_size_bytes)
+
+    @activity.defn(name="download_small_and_hash")
+    def download_small_and_hash(self, request: DownloadRequest) -> DownloadedObject | None:
+        """As a local activity: `download_and_hash` for an object of at most `request.local_max_bytes` that the
+        temp budget has room for now; None, with the GET closed after its headers, for any other."""
+        with as_application_errors():
+            response = self._open(request.key, request.max_size_bytes)
+            size = int(response["ContentLength"])
+            if size > request.local_max_bytes:
+                response["Body"].close()
+                return None
+            try:
+                return self._stream_to_disk(request.stem_id, request.key, request.max_size_bytes, response,
+                                            wait_for_room=False)
+            except TempSpaceError:
+                return None
 
     def local_copy(self, owner_id: str, key: str, downloaded: DownloadedObject | None, expected_sha256: str | None,
                    max_size_bytes: int) -> tuple[DownloadedObject, bool]:

@@ -7,6 +7,7 @@ import hashlib
 import json
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from tests.audio_samples import SAMPLE_RATE, encode, sine
@@ -57,10 +58,13 @@ async def test_new_stem_is_hashed_decided_analysed_and_completed(services: Stack
     status = await handle.query(StemIngestWorkflow.status)
     assert status.phase == "completed" and status.audio_hash == result["audio_data_hash"]
     events = [event async for event in handle.fetch_history_events()]
-    assert steps_of(events) == [("download_and_hash", "activity"), ("send_webhook", "local"),
+    assert steps_of(events) == [("download_small_and_hash", "local"), ("send_webhook", "local"),
                                 ("analyse_audio", "activity"), ("send_webhook", "local"),
                                 ("record_success", "local")], \
-        "both webhooks run locally, and the analysis removes its download itself: no separate temp-removal step"
+        "a small object is downloaded locally, both webhooks run locally, and the analysis removes its download " \
+        "itself: no separate temp-removal step"
+    assert sum(event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for event in events) == 3, \
+        "the download and the hash-check share the first workflow task"
 
 
 async def test_duplicate_stem_deletes_only_its_own_object(services: Stack) -> None:

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import pytest
 from temporalio import activity
@@ -19,6 +20,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
 
 from tests.determinism import DETERMINISM_GUARD
+from tests.history_steps import steps_of
 from waveflow.contract import DedupeDecision, HashRequest, MixRequest, WebhookKind
 from waveflow.models import (
     AnalyseRequest,
@@ -66,10 +68,27 @@ class FakeSteps:
     mixed: list[MixOutputKeys] = field(default_factory=list)
     discarded: list[MixOutputKeys] = field(default_factory=list)
 
+    local_download: Literal["here", "declined", "failing", "missing"] = "here"
+    """What the local download does with a small object: download it, leave it to the activity, fail (retryably), or
+    find it missing."""
+
     @activity.defn(name="download_and_hash")
     async def download_and_hash(self, request: DownloadRequest) -> DownloadedObject:
         self.calls.append(f"download {request.key}")
         await held(self.hold_download)
+        return DownloadedObject(local_path=f"/tmp/{request.stem_id}.audio", sha256=SHA256, size=4, etag='"e"',
+                                host_task_queue=self.host_queue)
+
+    @activity.defn(name="download_small_and_hash")
+    async def download_small_and_hash(self, request: DownloadRequest) -> DownloadedObject | None:
+        if self.hold_download is not None or self.local_download == "declined":
+            return None
+        if self.local_download == "failing":
+            raise ApplicationError("S3 answered 500")
+        if self.local_download == "missing":
+            raise ApplicationError(f"the file {request.key!r} does not exist in S3", type="object_not_found",
+                                   non_retryable=True)
+        self.calls.append(f"download {request.key}")
         return DownloadedObject(local_path=f"/tmp/{request.stem_id}.audio", sha256=SHA256, size=4, etag='"e"',
                                 host_task_queue=self.host_queue)
 
@@ -123,8 +142,8 @@ class FakeSteps:
         self.discarded.append(outputs)
 
     def shared(self) -> list[object]:
-        return [self.download_and_hash, self.delete_duplicate, self.record_success, self.send_webhook,
-                self.analyse_audio, self.claim_host, self.mix_and_upload, self.discard_outputs]
+        return [self.download_and_hash, self.download_small_and_hash, self.delete_duplicate, self.record_success,
+                self.send_webhook, self.analyse_audio, self.claim_host, self.mix_and_upload, self.discard_outputs]
 
     def on_host(self) -> list[object]:
         return [self.analyse_audio, self.remove_stem_files, self.download_and_hash, self.mix_and_upload]
@@ -188,6 +207,29 @@ async def test_an_analysed_stem_runs_its_steps_in_order_on_the_host_that_holds_t
     assert outcome.completion.result.num_peaks == 300
     keys = {delivery.idempotency_key for delivery in fleet.steps.webhooks}
     assert keys == {f"{handle.id}:{handle.result_run_id}:{kind}" for kind in ("hash-check", "completion")}
+
+
+@pytest.mark.parametrize("local_download", ["declined", "failing"])
+async def test_a_small_object_the_local_download_does_not_fetch_is_downloaded_by_the_activity(
+        fleet: Fleet, local_download: Literal["declined", "failing"]) -> None:
+    fleet.steps.local_download = local_download
+    handle = await start_stem(fleet, "handed-on")
+    await until(lambda: fleet.steps.bodies(WebhookKind.HASH_CHECK), "the hash-check")
+    assert fleet.steps.calls == ["download uploads/handed-on.wav"]
+    events = [event async for event in handle.fetch_history_events()]
+    assert steps_of(events)[:3] == [("download_small_and_hash", "local"), ("download_and_hash", "activity"),
+                                    ("send_webhook", "local")]
+
+
+async def test_a_missing_object_found_by_the_local_download_fails_the_stem_without_a_second_look(
+        fleet: Fleet) -> None:
+    fleet.steps.local_download = "missing"
+    handle = await start_stem(fleet, "gone")
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    [completion] = fleet.steps.bodies(WebhookKind.COMPLETION)
+    assert completion["result"]["error_code"] == "object_not_found"
+    assert fleet.steps.calls == [] and not fleet.steps.bodies(WebhookKind.HASH_CHECK)
 
 
 async def test_a_duplicate_is_deleted_as_hashed_and_its_temp_files_removed(fleet: Fleet) -> None:

@@ -40,6 +40,9 @@ class StemPolicy(BaseModel):
     default_num_peaks: NumPeaks = 1024
     detail_samples_per_pixel: int = 256
     max_file_size_bytes: int = 1024 * 1024 * 1024
+    local_download_max_bytes: int = 8 * 1024 * 1024
+    """Objects up to this size are downloaded in the workflow's first task, as a local activity (patch
+    `local-download`); 0: each by an activity of its own."""
     max_audio_seconds: float = 10800.0
     delete_allowed_prefixes: tuple[str, ...] = ()
     search_attributes: bool = False
@@ -128,6 +131,8 @@ class DownloadRequest(BaseModel):
     stem_id: str
     key: str
     max_size_bytes: int
+    local_max_bytes: int = 0
+    """For the local download: a larger object is left to the download activity."""
 
 
 class AnalyseRequest(BaseModel):

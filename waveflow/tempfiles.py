@@ -68,17 +68,18 @@ class TempArea:
 
     @contextlib.contextmanager
     def reserve(self, owner: str, nbytes: int, paths: Sequence[Path], what: str,
-                waiting: Callable[[float], None] = lambda waited: None) -> Iterator[None]:
+                waiting: Callable[[float], None] = lambda waited: None, wait: bool = True) -> Iterator[None]:
         """Holds `nbytes` of the budget for `paths`, which `owner` (a stem or mix id) is about to write. An owner
         needing more than the whole budget is refused at once (`TempBudgetExceededError`); otherwise this waits,
         calling `waiting(seconds waited)` about once a second, until the budget and the disk have room, and after
-        `admission_wait_seconds` gives up with the retryable `TempSpaceError`."""
+        `admission_wait_seconds` (at once when not `wait`) gives up with the retryable `TempSpaceError`."""
         if self.budget_bytes is None:
             yield
             return
         reservation = _Reservation(owner, nbytes, frozenset(path.name for path in paths))
         started = time.monotonic()
-        while not self._admitted(reservation, what, time.monotonic() - started):
+        patience = self._admission_wait_seconds if wait else 0.0
+        while not self._admitted(reservation, what, time.monotonic() - started, patience):
             waiting(time.monotonic() - started)
         try:
             yield
@@ -92,7 +93,7 @@ class TempArea:
         with self._changed:
             return self._used_bytes(self._file_sizes())
 
-    def _admitted(self, reservation: _Reservation, what: str, waited: float) -> bool:
+    def _admitted(self, reservation: _Reservation, what: str, waited: float, patience: float) -> bool:
         """Takes the reservation if there is room now, else waits up to a second for a reservation to end."""
         assert self.budget_bytes is not None
         with self._changed:
@@ -111,11 +112,11 @@ class TempArea:
             if shortfall <= 0:
                 self._reservations.append(reservation)
                 return True
-            if waited >= self._admission_wait_seconds:
+            if waited >= patience:
                 raise TempSpaceError(f"{what} waited {waited:.0f} s for {_mb(reservation.nbytes)} of temp disk in "
                                      f"{self.root}: {_mb(shortfall)} short")
             # Files removed outside a reservation (a decision's cleanup, the sweep) notify nobody: look again soon.
-            self._changed.wait(min(1.0, self._admission_wait_seconds - waited))
+            self._changed.wait(min(1.0, patience - waited))
             return False
 
     def _used_bytes(self, sizes: dict[str, int], owner: str | None = None) -> int:

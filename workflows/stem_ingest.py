@@ -56,6 +56,8 @@ with workflow.unsafe.imports_passed_through():
         ANALYSIS_HEARTBEAT,
         DOWNLOAD_HEARTBEAT,
         HOST_PICKUP_TIMEOUT,
+        LOCAL_DOWNLOAD_LIMIT,
+        ONE_ATTEMPT,
         SHORT_STEP,
         WAITED,
         StepFailedError,
@@ -89,6 +91,12 @@ refuses when a signal came in meanwhile: the task is retried and POSTs the compl
 same `webhook-id`, as its `timestamp` is the end the analysis reported (recorded in the history). Other completions
 stay activities: a deletion reports no end (a result older workers could not read), and a FAILURE comes just when
 late decisions and requests arrive as signals, and its refusal must stay final."""
+LOCAL_DOWNLOAD = "local-download"
+"""Patch, recorded by a new stem in place of `LEAN_HISTORY` (one marker still): all that `LEAN_HISTORY` does, and an
+object of at most `StemPolicy.local_download_max_bytes` is downloaded and hashed as a local activity in the run's
+first workflow task, which also sends the hash-check: the stem's first two workflow tasks and its download activity
+task become one workflow task. A larger object, one the host's temp budget has no room for at once, or a local
+attempt that fails, is left to `download_and_hash` as before."""
 RECORDS_SUCCESS = "records-success-in-s3"
 """Patch: after its SUCCESS completion a stem records its success in S3 (`waveflow.success_records`), which the
 bridge checks, so a message delivered after the namespace forgot the run does not run the stem again."""
@@ -177,7 +185,8 @@ class StemIngestWorkflow:
     @workflow.run
     async def run(self, params: StemIngestInput) -> StemOutcome:
         # Patches are decided once, here: a stem whose first workflow task older code recorded keeps its path.
-        self._lean = workflow.patched(LEAN_HISTORY)
+        self._downloads_here = workflow.patched(LOCAL_DOWNLOAD)
+        self._lean = self._downloads_here or workflow.patched(LEAN_HISTORY)
         self._analysis_removes_download = self._lean or workflow.patched(ANALYSIS_REMOVES_DOWNLOAD)
         self._hash_check_runs_locally = self._lean or workflow.patched(HASH_CHECK_RUNS_LOCALLY)
         self._download_removed = False
@@ -270,16 +279,32 @@ class StemIngestWorkflow:
         enter_phase(self._status, phase, search_attributes=self._input.policy.search_attributes)
 
     async def _download(self) -> DownloadedObject:
-        request = self._input.request
-        downloaded = await run_activity(
-            S3Activities.download_and_hash,
-            DownloadRequest(stem_id=request.stemId, key=request.filepath,
-                            max_size_bytes=self._input.policy.max_file_size_bytes),
-            heartbeat_timeout=DOWNLOAD_HEARTBEAT, summary=f"download and hash {request.filepath}",
-            cancellation_type=WAITED,
-        )
+        request, policy = self._input.request, self._input.policy
+        download = DownloadRequest(stem_id=request.stemId, key=request.filepath,
+                                   max_size_bytes=policy.max_file_size_bytes,
+                                   local_max_bytes=policy.local_download_max_bytes)
+        downloaded = await self._download_here(download) \
+            if self._downloads_here and policy.local_download_max_bytes > 0 else None
+        if downloaded is None:
+            downloaded = await run_activity(
+                S3Activities.download_and_hash, download, heartbeat_timeout=DOWNLOAD_HEARTBEAT,
+                summary=f"download and hash {request.filepath}", cancellation_type=WAITED)
         self._status.audio_hash = downloaded.sha256
         self._status.file_size = downloaded.size
+        return downloaded
+
+    async def _download_here(self, download: DownloadRequest) -> DownloadedObject | None:
+        """The local download: one attempt. A final error (a missing object, a refused read, too large a file) is
+        the stem's; after any other, the download activity, with its retries and heartbeats, takes over."""
+        try:
+            downloaded: DownloadedObject | None = await run_activity(
+                S3Activities.download_small_and_hash, download, schedule_to_close_timeout=LOCAL_DOWNLOAD_LIMIT,
+                retry_policy=ONE_ATTEMPT, local=True, summary=f"download and hash {download.key} here")
+        except StepFailedError as failed:
+            if failed.failure.error_code not in (ErrorCode.PROCESSING_FAILED, ErrorCode.TIMEOUT):
+                raise
+            workflow.logger.info("the local download failed (%s); downloading by activity", failed.failure.error)
+            return None
         return downloaded
 
     def _hash_check(self, downloaded: DownloadedObject) -> dict[str, object]:
@@ -391,6 +416,7 @@ def stem_policy(settings: Settings) -> StemPolicy:
                       default_num_peaks=settings.default_num_peaks,
                       detail_samples_per_pixel=settings.detail_samples_per_pixel,
                       max_file_size_bytes=settings.max_file_size_bytes,
+                      local_download_max_bytes=settings.local_download_max_bytes,
                       max_audio_seconds=settings.max_audio_seconds,
                       delete_allowed_prefixes=settings.s3_delete_allowed_prefixes,
                       search_attributes=settings.temporal_search_attributes)

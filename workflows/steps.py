@@ -27,6 +27,7 @@ IO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficien
                        maximum_interval=timedelta(seconds=60))
 WEBHOOK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                             maximum_interval=timedelta(minutes=10))
+ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
 WEBHOOK_LEAVES_LOCAL_RETRIES = "webhook-leaves-local-retries"
 """Patch: a local webhook still failing after its local budget is retried as a regular activity (before, it was
 retried locally for the whole horizon)."""
@@ -35,6 +36,9 @@ HOST_PICKUP_TIMEOUT = timedelta(minutes=1)
 ANALYSIS_HEARTBEAT = timedelta(seconds=10)
 DOWNLOAD_HEARTBEAT = timedelta(seconds=15)
 SHORT_STEP = timedelta(seconds=60)
+LOCAL_DOWNLOAD_LIMIT = timedelta(seconds=20)
+"""A small object's download in a workflow task: S3 serves a few MB in well under a second; past this, the download
+activity takes over."""
 WAITED = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 """For steps that write: a cancelled run ends only once they stopped, so nothing is written after its end."""
 
