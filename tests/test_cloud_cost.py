@@ -46,6 +46,13 @@ def test_the_success_record_costs_one_local_activity() -> None:
 def test_the_lean_history_saves_the_completions_activity_its_workflow_task_and_two_patch_markers() -> None:
     """The completion joins the success record's workflow task (one action for both local activities), and one
     patch marker with its version upsert stands for three."""
-    before, today = analysed("v6"), analysed(".")
+    before, lean = analysed("v6"), analysed("v7")
+    assert billable_actions(lean) == billable_actions(before) - 1
+    assert len(list(lean.events)) == len(list(before.events)) - 9
+
+
+def test_the_local_download_saves_the_downloads_activity_and_a_workflow_task() -> None:
+    """The download joins the hash-check's workflow task (one action for both local activities)."""
+    before, today = analysed("v7"), analysed(".")
     assert billable_actions(today) == billable_actions(before) - 1
-    assert len(list(today.events)) == len(list(before.events)) - 9
+    assert len(list(today.events)) == len(list(before.events)) - 5

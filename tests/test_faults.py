@@ -71,6 +71,18 @@ async def wait_for_phase(client: Client, workflow_id: str, phase: str, timeout: 
     raise TimeoutError(f"{workflow_id} never reached {phase}")
 
 
+async def wait_for_pending(client: Client, workflow_id: str, activity_type: str, timeout: float = 60) -> None:
+    handle = client.get_workflow_handle(workflow_id)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(RPCError):
+            pending = (await handle.describe()).raw_description.pending_activities
+            if any(item.activity_type.name == activity_type for item in pending):
+                return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{workflow_id} never scheduled {activity_type}")
+
+
 async def assert_completed_once(stack: Stack, client: Client, stem_id: str, key: str) -> dict[str, object]:
     """One run, one applied hash-check and completion (by idempotency key), SUCCESS, the original kept."""
     handle = client.get_workflow_handle(f"stem-{stem_id}")
@@ -100,7 +112,8 @@ def long_flac(minutes: float) -> bytes:
     return encode(sine(minutes * 60, amplitude=0.4), format="FLAC")
 
 
-PHASES = ["downloading", "hash_check", "awaiting_decision", "analysing", "uploading_waveform", "sending_completion"]
+PHASES = ["downloading_here", "downloading", "hash_check", "awaiting_decision", "analysing", "uploading_waveform",
+          "sending_completion"]
 
 
 @pytest.mark.parametrize("phase", PHASES)
@@ -109,8 +122,10 @@ async def test_worker_sigkill_at_each_phase_completes_once(faulty: Faulty, clien
     stem_id, key = f"kill-{phase}", f"uploads/kill-{phase}.audio"
     audio = long_flac(12) if phase == "analysing" else encode(sine(60 if phase == "downloading" else 1.0))
     stack.put(key, audio)
-    if phase == "downloading":
+    if phase == "downloading":  # 10 MB: past LOCAL_DOWNLOAD_MAX_MB, downloaded by its activity
         proxy.faults.get_bytes_per_second = 2_000_000
+    if phase == "downloading_here":  # 176 kB: in the run's first workflow task, as a local activity
+        proxy.faults.get_bytes_per_second = 50_000
     if phase == "awaiting_decision":
         stack.standin.behaviour.send_decisions = False
     if phase == "hash_check":
@@ -123,7 +138,9 @@ async def test_worker_sigkill_at_each_phase_completes_once(faulty: Faulty, clien
     async with bridge_running(client, stack.settings):
         stack.send(hash_request(stem_id, key))
         if phase == "downloading":
-            await wait_for_phase(client, f"stem-{stem_id}", "downloading")
+            await wait_for_pending(client, f"stem-{stem_id}", "download_and_hash")
+            await asyncio.to_thread(proxy.wait_until_active, "GET")
+        elif phase == "downloading_here":
             await asyncio.to_thread(proxy.wait_until_active, "GET")
         elif phase in ("hash_check", "sending_completion"):
             await asyncio.to_thread(stack.standin.wait_until_in_progress,
@@ -145,7 +162,10 @@ async def test_worker_sigkill_at_each_phase_completes_once(faulty: Faulty, clien
         body = await assert_completed_once(stack, client, stem_id, key)
     assert body["result"]["audio_data_hash"] == hashlib.sha256(audio).hexdigest()
     history = [event async for event in client.get_workflow_handle(f"stem-{stem_id}").fetch_history_events()]
-    if phase in ("hash_check", "sending_completion"):
+    if phase == "downloading_here":
+        assert any(event.HasField("workflow_task_timed_out_event_attributes") for event in history)
+        assert len(stack.standin.accepted(HASH_CHECK)) == 1
+    elif phase in ("hash_check", "sending_completion"):
         # Local activities: their workflow task times out and runs again on the new worker, which sends the same body.
         assert any(event.HasField("workflow_task_timed_out_event_attributes") for event in history)
         kind = HASH_CHECK if phase == "hash_check" else COMPLETION

@@ -80,7 +80,7 @@ async def test_one_connected_trace_per_stem(spans: InMemorySpanExporter, service
         in_trace = [span for span in finished if span.context.trace_id == trace_id]
         names = {span.name for span in in_trace}
         assert {"StartWorkflow:StemIngestWorkflow", "RunWorkflow:StemIngestWorkflow",
-                "StartActivity:download_and_hash", "RunActivity:download_and_hash",
+                "StartActivity:download_small_and_hash", "RunActivity:download_small_and_hash",
                 "StartActivity:analyse_audio", "RunActivity:analyse_audio",
                 "StartActivity:send_webhook"} <= names, names
         assert sum(span.name == "RunActivity:send_webhook" for span in in_trace) == 2
@@ -219,7 +219,7 @@ def test_worker_and_bridge_export_one_trace_over_otlp(protocol: str, stack: Stac
     s3_calls = [span for span in spans.values() if span.name.startswith("S3.")]
     # The worker's inside its activities; the bridge's success-record lookup inside the message's receive.
     assert {spans[span.parent_span_id].name for span in s3_calls} <= {
-        "receive SQS message", "RunActivity:download_and_hash", "RunActivity:analyse_audio",
+        "receive SQS message", "RunActivity:download_small_and_hash", "RunActivity:analyse_audio",
         "RunActivity:record_success"}, s3_calls
     sqs_calls = [span for span in collector.spans if span.service == "waveflow-bridge" and span.name.startswith("SQS.")]
     assert {"SQS.ReceiveMessage", "SQS.DeleteMessageBatch"} <= {span.name for span in sqs_calls}
