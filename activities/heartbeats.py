@@ -20,6 +20,14 @@ BEAT_EVERY_SECONDS = 2.0
 PROGRESS_EVERY_SECONDS = 1.0
 
 
+def _in_local_activity() -> bool:
+    """A local activity has no heartbeat: the timeout of the workflow task it runs in watches it."""
+    try:
+        return activity.info().is_local
+    except RuntimeError:  # not in an activity: a direct call, as the tests make
+        return False
+
+
 class ProgressBeat:
     """Progress heartbeats at most once a second, and none in a step's first second: a step that ends sooner
     needs none (every heartbeat that reaches the server is a billable action on Temporal Cloud)."""
@@ -36,7 +44,7 @@ class ProgressBeat:
     def repeat(self) -> None:
         """The last details again: the step is alive, though its progress has not moved."""
         now = time.monotonic()
-        if now >= self._next:
+        if now >= self._next and not _in_local_activity():
             self._next = now + self._every
             activity.heartbeat(self._details)
 
@@ -88,6 +96,9 @@ _beater = _Beater(BEAT_EVERY_SECONDS)
 def heartbeat_while(details: dict[str, object]) -> Iterator[None]:
     """Heartbeats while the block runs, so a call that blocks longer than the heartbeat timeout is not taken for
     a dead worker (which would start a second attempt beside the first)."""
+    if _in_local_activity():
+        yield
+        return
     token = _beater.add(details)
     try:
         yield

@@ -81,6 +81,16 @@ def test_no_room_within_the_wait_is_a_retryable_error(tmp_path: Path) -> None:
         pytest.fail("admitted")
 
 
+def test_a_step_that_cannot_wait_is_refused_at_once(tmp_path: Path) -> None:
+    """The local download, in a workflow task, leaves an object with no room now to the download activity."""
+    temp = area(tmp_path, wait=5.0)
+    started = time.monotonic()
+    with temp.reserve("a", 8 * MB, [], "a"), pytest.raises(TempSpaceError, match=r"4\.0 MB"), \
+            temp.reserve("b", 4 * MB, [], "b", wait=False):
+        pytest.fail("admitted")
+    assert time.monotonic() - started < 1
+
+
 def test_the_disk_itself_smaller_than_the_budget_is_waited_for(tmp_path: Path) -> None:
     """A budget larger than the volume: the free space is checked too, so nothing is written into a full disk."""
     temp = TempArea(tmp_path / "temp", 1 << 60, admission_wait_seconds=0.5)

@@ -216,6 +216,8 @@ async def test_a_small_object_the_local_download_does_not_fetch_is_downloaded_by
     handle = await start_stem(fleet, "handed-on")
     await until(lambda: fleet.steps.bodies(WebhookKind.HASH_CHECK), "the hash-check")
     assert fleet.steps.calls == ["download uploads/handed-on.wav"]
+    await handle.signal(StemIngestWorkflow.decide, DedupeDecision(duplicate=False, filepath="uploads/handed-on.wav"))
+    await handle.result()  # the hash-check's marker is written when its workflow task ends, after the POST
     events = [event async for event in handle.fetch_history_events()]
     assert steps_of(events)[:3] == [("download_small_and_hash", "local"), ("download_and_hash", "activity"),
                                     ("send_webhook", "local")]

@@ -1,0 +1,77 @@
+"""The local download: a small object fetched in the workflow task; anything else left to the download activity."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from pathlib import Path
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.heartbeats import BEAT_EVERY_SECONDS, ProgressBeat, heartbeat_while
+from activities.s3 import S3Activities
+from tests.audio_samples import encode, sine
+from tests.conftest import Stack
+from waveflow.models import DownloadRequest
+from waveflow.tempfiles import TempArea
+
+MB = 1024 * 1024
+
+
+def local_environment() -> ActivityEnvironment:
+    environment = ActivityEnvironment()
+    environment.info = dataclasses.replace(environment.info, is_local=True)
+    return environment
+
+
+def download(stack: Stack, temp: TempArea, key: str, local_max_bytes: int) -> object:
+    activities = S3Activities(stack.settings, stack.aws.s3(), temp)
+    request = DownloadRequest(stem_id="small", key=key, max_size_bytes=100 * MB, local_max_bytes=local_max_bytes)
+    return local_environment().run(activities.download_small_and_hash, request)
+
+
+def test_a_small_object_is_downloaded_and_hashed_here(stack: Stack, tmp_path: Path) -> None:
+    audio = encode(sine(0.5))
+    stack.put("uploads/small.wav", audio)
+    downloaded = download(stack, TempArea(tmp_path / "temp"), "uploads/small.wav", MB)
+    assert downloaded is not None
+    assert downloaded.sha256 == hashlib.sha256(audio).hexdigest()  # type: ignore[attr-defined]
+    assert Path(downloaded.local_path).read_bytes() == audio  # type: ignore[attr-defined]
+
+
+def test_a_larger_object_is_left_to_the_activity_with_nothing_written(stack: Stack, tmp_path: Path) -> None:
+    audio = encode(sine(0.5))
+    stack.put("uploads/larger.wav", audio)
+    temp = TempArea(tmp_path / "temp")
+    assert download(stack, temp, "uploads/larger.wav", len(audio) - 1) is None
+    assert temp.stem_ids() == set()
+
+
+def test_an_object_the_temp_budget_has_no_room_for_now_is_left_to_the_activity_at_once(stack: Stack,
+                                                                                        tmp_path: Path) -> None:
+    audio = encode(sine(0.5))
+    stack.put("uploads/crowded.wav", audio)
+    temp = TempArea(tmp_path / "temp", MB, admission_wait_seconds=60)
+    with temp.reserve("another-stem", MB - len(audio) // 2, [], "another download"):
+        started = time.monotonic()
+        assert download(stack, temp, "uploads/crowded.wav", MB) is None
+        assert time.monotonic() - started < 1, "a workflow task does not wait for temp disk"
+    assert temp.stem_ids() == set()
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["local", "regular"])
+def test_only_a_regular_activity_heartbeats(local: bool) -> None:
+    """A local activity has no heartbeat: the timeout of its workflow task watches it."""
+    environment = local_environment() if local else ActivityEnvironment()
+    beats: list[object] = []
+    environment.on_heartbeat = lambda *details: beats.append(details)
+
+    def step() -> None:
+        ProgressBeat(every=0.0)({"bytes_downloaded": 1})
+        with heartbeat_while({"phase": "get"}):
+            time.sleep(BEAT_EVERY_SECONDS + 0.3)
+
+    environment.run(step)
+    assert (beats == []) is local
