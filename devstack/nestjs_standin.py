@@ -82,6 +82,12 @@ class NestJsStandIn:
         with self._lock:
             self.behaviour.delays.setdefault(path, []).extend(seconds)
 
+    def forget_delays(self, *paths: str) -> None:
+        """Answer requests to `paths` at once again, however many held answers `delay_next` still had in store."""
+        with self._lock:
+            for path in paths:
+                self.behaviour.delays.pop(path, None)
+
     def wait_until_in_progress(self, path: str, timeout: float = 60.0) -> None:
         """Until a request to `path` is being held (see delay_next)."""
         with self._changed:

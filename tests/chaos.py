@@ -259,8 +259,14 @@ class Chaos:
         elif fault.kind == "s3_errors":
             self.proxy.faults.get_statuses.extend([503] * round(fault.seconds))
         elif fault.kind == "webhook_slow":
-            for path in (HASH_CHECK, COMPLETION, MIXING_COMPLETE):
+            paths = (HASH_CHECK, COMPLETION, MIXING_COMPLETE)
+            for path in paths:
                 self.standin.delay_next(path, *[fault.seconds] * 3)
+            # A slow spell, not a standing order: a path as rare as a mix's webhook would meet its held answers
+            # minutes later, each one past the sender's timeout, and its retries back off past the run's end.
+            spell = threading.Timer(3 * fault.seconds, self.standin.forget_delays, paths)
+            spell.daemon = True
+            spell.start()
         elif fault.kind == "s3_slow":
             self.proxy.faults.get_delays.extend([fault.seconds] * 3)
         elif fault.kind == "rolling_deploy":
