@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import soundfile
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -42,7 +43,7 @@ from devstack.local_aws import LocalAws
 from devstack.nestjs_standin import NestJsStandIn
 from devstack.processes import TemporalDevServer, free_port, spawn, stop_process, temporal_cli
 from tests.changed_workflow import took_the_patch
-from waveflow.tempfiles import ANY_FILE_MAX_AGE_SECONDS, TempArea
+from waveflow.tempfiles import ANY_FILE_MAX_AGE_SECONDS, OWN_FILE, TempArea
 
 HASH_CHECK = "/webhook/hash-check"
 COMPLETION = "/webhook/completion"
@@ -172,6 +173,9 @@ class Chaos:
     mixed_fleet: tuple[float, float] | None = None
     """Wall-clock start and end of the rolling deploy, while today's and the patched worker polled together."""
     cut_at: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    cut_off_tasks: list[set[str]] = field(default_factory=lambda: [set(), set()])
+    """Per host, the workflows one of whose workflow tasks it ran timed out or failed: a local download in it may
+    have written a file that no run owns, left, like a killed attempt's, to the sweep."""
     """Wall-clock time each host's worker was last killed mid-work: a temp file it wrote until then may be an
     attempt's leftover; one written later is a leak."""
     missed_cancels: set[str] = field(default_factory=set)
@@ -513,6 +517,7 @@ async def _check(chaos: Chaos) -> list[str]:
             execution.id, run_id=execution.run_id).fetch_history_events()]
         if len(events) > MAX_EVENTS_PER_RUN:
             violations.append(f"{execution.id}: {len(events)} history events, over {MAX_EVENTS_PER_RUN}")
+        _note_cut_off_tasks(chaos, execution.id, events)
         for event in events:
             if (event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED and
                     event.workflow_task_failed_event_attributes.cause
@@ -520,6 +525,21 @@ async def _check(chaos: Chaos) -> list[str]:
                     and not _patched_run_on_todays_worker(chaos, events, event.event_time.ToMicroseconds() / 1e6)):
                 violations.append(f"{execution.id}: non-determinism at event {event.event_id}")
     return violations
+
+
+def _note_cut_off_tasks(chaos: Chaos, workflow_id: str, events: list[HistoryEvent]) -> None:
+    hosts = {event.event_id: event.workflow_task_started_event_attributes.identity for event in events
+             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED}
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+            started = event.workflow_task_timed_out_event_attributes.started_event_id
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            started = event.workflow_task_failed_event_attributes.started_event_id
+        else:
+            continue
+        for index in range(len(chaos.workers)):
+            if hosts.get(started, "").endswith(f"@host-{index}"):
+                chaos.cut_off_tasks[index].add(workflow_id.removeprefix("stem-"))
 
 
 async def _explain(chaos: Chaos, violations: list[str], log: Callable[[str], None]) -> None:
@@ -549,12 +569,14 @@ def _patched_run_on_todays_worker(chaos: Chaos, events: list[Any], at: float) ->
 
 
 def _check_temp_areas(chaos: Chaos, log: Callable[[str], None]) -> list[str]:
-    """With every run ended and the workers stopped, a temp area holds only what attempts cut off by a SIGKILL
-    left (written before that host's last kill), and the sweep as it runs two hours later leaves it empty."""
+    """With every run ended and the workers stopped, a temp area holds only what attempts cut off left: by a SIGKILL
+    (written before that host's last kill), or a workflow task of the stem's that timed out or failed there; and the
+    sweep as it runs two hours later leaves it empty."""
     violations = []
     for index in range(len(chaos.workers)):
         area = TempArea(chaos.work / f"temp-{index}")
-        leaked = [path.name for path in area.root.glob("*") if path.stat().st_mtime > chaos.cut_at[index] + 1]
+        leaked = [path.name for path in area.root.glob("*") if path.stat().st_mtime > chaos.cut_at[index] + 1
+                  and _stem_of(path.name) not in chaos.cut_off_tasks[index]]
         if leaked:
             violations.append(f"host-{index}: temp files written after its last kill outlived their stems: "
                               f"{leaked[:10]}")
@@ -565,6 +587,11 @@ def _check_temp_areas(chaos: Chaos, log: Callable[[str], None]) -> list[str]:
         if left:
             violations.append(f"host-{index}: temp area not empty after the sweep: {left[:10]}")
     return violations
+
+
+def _stem_of(name: str) -> str | None:
+    match = OWN_FILE.match(name)
+    return match["stem"] if match else None
 
 
 def _dead_letters(chaos: Chaos) -> list[str]:
