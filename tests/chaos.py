@@ -173,9 +173,10 @@ class Chaos:
     mixed_fleet: tuple[float, float] | None = None
     """Wall-clock start and end of the rolling deploy, while today's and the patched worker polled together."""
     cut_at: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    cut_off_tasks: list[set[str]] = field(default_factory=lambda: [set(), set()])
-    """Per host, the workflows one of whose workflow tasks it ran timed out or failed: a local download in it may
-    have written a file that no run owns, left, like a killed attempt's, to the sweep."""
+    left_to_the_sweep: list[set[str]] = field(default_factory=lambda: [set(), set()])
+    """Per host, the stems whose file there may be left, like a killed attempt's, to the host's sweep: one of their
+    workflow tasks timed out or failed there (a local download in it wrote a file no run owns), or they were told
+    that the host left (`host_left`: they skip its temp files)."""
     """Wall-clock time each host's worker was last killed mid-work: a temp file it wrote until then may be an
     attempt's leftover; one written later is a leak."""
     missed_cancels: set[str] = field(default_factory=set)
@@ -517,7 +518,7 @@ async def _check(chaos: Chaos) -> list[str]:
             execution.id, run_id=execution.run_id).fetch_history_events()]
         if len(events) > MAX_EVENTS_PER_RUN:
             violations.append(f"{execution.id}: {len(events)} history events, over {MAX_EVENTS_PER_RUN}")
-        _note_cut_off_tasks(chaos, execution.id, events)
+        _note_files_left_to_the_sweep(chaos, execution.id, events)
         for event in events:
             if (event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED and
                     event.workflow_task_failed_event_attributes.cause
@@ -527,19 +528,22 @@ async def _check(chaos: Chaos) -> list[str]:
     return violations
 
 
-def _note_cut_off_tasks(chaos: Chaos, workflow_id: str, events: list[HistoryEvent]) -> None:
+def _note_files_left_to_the_sweep(chaos: Chaos, workflow_id: str, events: list[HistoryEvent]) -> None:
     hosts = {event.event_id: event.workflow_task_started_event_attributes.identity for event in events
              if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED}
     for event in events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
-            started = event.workflow_task_timed_out_event_attributes.started_event_id
+            host = hosts.get(event.workflow_task_timed_out_event_attributes.started_event_id, "")
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-            started = event.workflow_task_failed_event_attributes.started_event_id
+            host = hosts.get(event.workflow_task_failed_event_attributes.started_event_id, "")
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED \
+                and event.workflow_execution_signaled_event_attributes.signal_name == "host_left":
+            host = json.loads(event.workflow_execution_signaled_event_attributes.input.payloads[0].data)
         else:
             continue
         for index in range(len(chaos.workers)):
-            if hosts.get(started, "").endswith(f"@host-{index}"):
-                chaos.cut_off_tasks[index].add(workflow_id.removeprefix("stem-"))
+            if host.endswith(f"@host-{index}"):
+                chaos.left_to_the_sweep[index].add(workflow_id.removeprefix("stem-"))
 
 
 async def _explain(chaos: Chaos, violations: list[str], log: Callable[[str], None]) -> None:
@@ -570,13 +574,13 @@ def _patched_run_on_todays_worker(chaos: Chaos, events: list[Any], at: float) ->
 
 def _check_temp_areas(chaos: Chaos, log: Callable[[str], None]) -> list[str]:
     """With every run ended and the workers stopped, a temp area holds only what attempts cut off left: by a SIGKILL
-    (written before that host's last kill), or a workflow task of the stem's that timed out or failed there; and the
-    sweep as it runs two hours later leaves it empty."""
+    (written before that host's last kill), and the files of `Chaos.left_to_the_sweep`; and the sweep as it runs two
+    hours later leaves it empty."""
     violations = []
     for index in range(len(chaos.workers)):
         area = TempArea(chaos.work / f"temp-{index}")
         leaked = [path.name for path in area.root.glob("*") if path.stat().st_mtime > chaos.cut_at[index] + 1
-                  and _stem_of(path.name) not in chaos.cut_off_tasks[index]]
+                  and _stem_of(path.name) not in chaos.left_to_the_sweep[index]]
         if leaked:
             violations.append(f"host-{index}: temp files written after its last kill outlived their stems: "
                               f"{leaked[:10]}")
