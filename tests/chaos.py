@@ -173,12 +173,12 @@ class Chaos:
     mixed_fleet: tuple[float, float] | None = None
     """Wall-clock start and end of the rolling deploy, while today's and the patched worker polled together."""
     cut_at: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    """Wall-clock time each host's worker was last killed mid-work: a temp file it wrote until then may be an
+    attempt's leftover; one written later is a leak."""
     left_to_the_sweep: list[set[str]] = field(default_factory=lambda: [set(), set()])
     """Per host, the stems whose file there may be left, like a killed attempt's, to the host's sweep: one of their
     workflow tasks timed out or failed there (a local download in it wrote a file no run owns), or they were told
     that the host left (`host_left`: they skip its temp files)."""
-    """Wall-clock time each host's worker was last killed mid-work: a temp file it wrote until then may be an
-    attempt's leftover; one written later is a leak."""
     missed_cancels: set[str] = field(default_factory=set)
     """Stems whose cancel reached Temporal only after their run had ended (it timed out waiting first)."""
     bridges: list[subprocess.Popen[bytes]] = field(default_factory=list)
