@@ -39,7 +39,7 @@ from activities.maintenance import MaintenanceActivities
 from activities.mixing import MixingActivities
 from activities.s3 import S3Activities
 from activities.temp import TempActivities
-from activities.webhooks import WebhookActivities
+from activities.webhooks import WebhookActivities, webhook_connections
 from metrics import temp_disk_gauges, worker_runtime
 from temporal_client import (
     NamespaceNotReadyError,
@@ -113,8 +113,9 @@ async def running_workers(client: Client, settings: Settings,
     # Both workers share the pool: a thread for every slot of each, so every activity started can run and heartbeat.
     executor = ThreadPoolExecutor(max_workers=2 * settings.max_concurrent_activities,
                                   thread_name_prefix="waveflow-activity")
+    webhooks = webhook_connections(settings)
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as http:
-        webhook_activities = WebhookActivities(settings, http)
+        webhook_activities = WebhookActivities(settings, webhooks)
         maintenance = MaintenanceActivities(settings, temp_area, s3, make_sqs_client(settings), http)
         host_activities = [audio_activities.analyse_audio, temp_activities.remove_stem_files, mixing.mix_and_upload]
         # The identity is the host queue: the cleanup finds every live host among the shared queue's pollers.
@@ -143,6 +144,7 @@ async def running_workers(client: Client, settings: Settings,
             await asyncio.gather(shared.shutdown(), own_host.shutdown())
             await asyncio.gather(*tasks, warming, gauging, return_exceptions=True)
             executor.shutdown(wait=True)
+            webhooks.clear()
 
 
 async def tell_about_this_host(client: Client, settings: Settings, *, left: bool) -> int:

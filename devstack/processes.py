@@ -186,11 +186,16 @@ class TemporalDevServer:
             self.process = None
 
 
+class _ListeningHttpServer(ThreadingHTTPServer):
+    request_queue_size = 511
+    """Node's listen backlog, as a NestJS server has: the standard library's 5 reset a burst of new connections."""
+
+
 class LoopbackHttpServer:
     """A threaded HTTP server on 127.0.0.1, serving from a background thread until stopped."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], name: str, port: int = 0) -> None:
-        self._server = ThreadingHTTPServer((LOOPBACK, port), handler)
+        self._server = _ListeningHttpServer((LOOPBACK, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
 

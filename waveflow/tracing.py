@@ -10,7 +10,7 @@ and timeout; the SDK reads the sampler (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMP
 adds to the resource. A value WaveFlow cannot follow stops the process at start with one line naming it.
 
 Beside the spans the Temporal interceptor makes (workflow, activities), every S3 and SQS call (botocore) and every
-webhook POST (httpx) is a span of its own.
+webhook POST (urllib3) and health probe (httpx) is a span of its own.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -78,3 +79,4 @@ def configure_tracing(default_service_name: str) -> None:
     trace.set_tracer_provider(provider)
     BotocoreInstrumentor().instrument(tracer_provider=provider)
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    URLLib3Instrumentor().instrument(tracer_provider=provider)
