@@ -39,7 +39,9 @@ class AudioActivities:
                       self._temp.reserve(request.stem_id,
                                          analysis_temp_bytes(request.max_audio_seconds,
                                                              request.detail_samples_per_pixel),
-                                         [detail_path], "the waveform", beat.waiting_for_disk),
+                                         [detail_path], "the waveform", beat.waiting_for_disk,
+                                         # a local analysis finding no room hands over to the activity at once
+                                         wait=not activity.info().is_local),
                       no_space_is_retryable(detail_path)):
                     analysis = self._cpu.run(
                         partial(analyse_into, Path(source.local_path), detail_path, num_peaks=request.num_peaks,
@@ -63,7 +65,8 @@ class AudioActivities:
                                    channels=analysis.channels, frames=analysis.frames,
                                    num_peaks=len(analysis.peaks), format=analysis.format.value,
                                    waveform_data_path=request.waveform_key, waveform_detail_path=request.detail_key,
-                                   insights=analysis.insights, finished_at=datetime.now(UTC))
+                                   insights=analysis.insights, finished_at=datetime.now(UTC),
+                                   fetched_again=fetched_here)
 
 
 

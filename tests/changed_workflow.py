@@ -24,10 +24,10 @@ class StemIngestWorkflowWithAddedStep(StemIngestWorkflow):
         self._with_added_step = workflow.patched(ADDED_STEP_PATCH)
         return await super().run(params)
 
-    async def _analyse(self, downloaded: DownloadedObject, decision: DedupeDecision) -> AnalysisResult:
+    async def _analyse(self, downloaded: DownloadedObject, decision: DedupeDecision, *, here: bool) -> AnalysisResult:
         if self._with_added_step:
             workflow.upsert_memo({ADDED_STEP_MEMO: workflow.now().isoformat()})
-        return await super()._analyse(downloaded, decision)
+        return await super()._analyse(downloaded, decision, here=here)
 
 
 def took_the_patch(events: list[Any]) -> bool:

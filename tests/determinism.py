@@ -30,6 +30,6 @@ class ClockReadingStem(StemIngestWorkflow):
     async def run(self, params: StemIngestInput) -> StemOutcome:
         return await super().run(params)
 
-    async def _analyse(self, downloaded: DownloadedObject, decision: DedupeDecision) -> AnalysisResult:
+    async def _analyse(self, downloaded: DownloadedObject, decision: DedupeDecision, *, here: bool) -> AnalysisResult:
         workflow.logger.info("analysis requested at %s", datetime.now(UTC))
-        return await super()._analyse(downloaded, decision)
+        return await super()._analyse(downloaded, decision, here=here)

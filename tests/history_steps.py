@@ -24,6 +24,12 @@ def local_activity_type(event: HistoryEvent) -> str | None:
     return str(json.loads(marker.details["data"].payloads[0].data)["activity_type"])
 
 
+def local_activity_result(event: HistoryEvent) -> object:
+    """What a local activity returned, as the JSON its marker records (None for a failed one)."""
+    payloads = event.marker_recorded_event_attributes.details["result"].payloads
+    return json.loads(payloads[0].data) if payloads else None
+
+
 def steps_of(events: Iterable[HistoryEvent]) -> list[Step]:
     steps: list[Step] = []
     for event in events:

@@ -53,6 +53,14 @@ def test_the_lean_history_saves_the_completions_activity_its_workflow_task_and_t
 
 def test_the_local_download_saves_the_downloads_activity_and_a_workflow_task() -> None:
     """The download joins the hash-check's workflow task (one action for both local activities)."""
-    before, today = analysed("v7"), analysed(".")
+    before, local = analysed("v7"), analysed("v8")
+    assert billable_actions(local) == billable_actions(before) - 1
+    assert len(list(local.events)) == len(list(before.events)) - 5
+
+
+def test_the_local_analysis_saves_the_analysis_activity_and_a_workflow_task() -> None:
+    """The analysis joins the workflow task of the completion and the success record (one action for the three local
+    activities): the activity's three events and a workflow task's three go, the analysis's marker comes."""
+    before, today = analysed("v8"), analysed(".")
     assert billable_actions(today) == billable_actions(before) - 1
     assert len(list(today.events)) == len(list(before.events)) - 5

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -99,8 +100,11 @@ async def assert_completed_once(stack: Stack, client: Client, stem_id: str, key:
     hash_checks = [item for item in stack.standin.unique_accepted(HASH_CHECK).values()
                    if item.body["stemId"] == stem_id]
     assert len(completions) == 1 and len(hash_checks) <= 1
-    every_copy = {item.raw_body for item in stack.standin.accepted(COMPLETION) if item.body["stemId"] == stem_id}
-    assert len(every_copy) == 1, "a retried webhook carries the same body"
+    # A retried workflow task that analysed a small stem again reports the retry's end: the rest is the same.
+    every_copy = {json.dumps({name: value for name, value in item.body.items()
+                              if name not in ("timestamp", "processing_time")}, sort_keys=True)
+                  for item in stack.standin.accepted(COMPLETION) if item.body["stemId"] == stem_id}
+    assert len(every_copy) == 1, "a retried webhook carries the same result"
     assert key in stack.object_keys()
     body = completions[0].body
     assert body["status"] == "SUCCESS", body
@@ -120,6 +124,7 @@ PHASES = ["downloading_here", "downloading", "hash_check", "awaiting_decision", 
 async def test_worker_sigkill_at_each_phase_completes_once(faulty: Faulty, client: Client, phase: str) -> None:
     stack, proxy = faulty.stack, faulty.proxy
     stem_id, key = f"kill-{phase}", f"uploads/kill-{phase}.audio"
+    # 9 MB of FLAC, 10 MB of WAV: past LOCAL_DOWNLOAD_MAX_MB, analysed and downloaded by their activities.
     audio = long_flac(12) if phase == "analysing" else encode(sine(60 if phase == "downloading" else 1.0))
     stack.put(key, audio)
     if phase == "downloading":  # 10 MB: past LOCAL_DOWNLOAD_MAX_MB, downloaded by its activity
@@ -162,7 +167,8 @@ async def test_worker_sigkill_at_each_phase_completes_once(faulty: Faulty, clien
         body = await assert_completed_once(stack, client, stem_id, key)
     assert body["result"]["audio_data_hash"] == hashlib.sha256(audio).hexdigest()
     history = [event async for event in client.get_workflow_handle(f"stem-{stem_id}").fetch_history_events()]
-    if phase == "downloading_here":
+    if phase in ("downloading_here", "uploading_waveform"):
+        # A small stem's download and analysis are local activities: their workflow task times out and runs again.
         assert any(event.HasField("workflow_task_timed_out_event_attributes") for event in history)
         assert len(stack.standin.accepted(HASH_CHECK)) == 1
     elif phase in ("hash_check", "sending_completion"):

@@ -59,12 +59,12 @@ async def test_new_stem_is_hashed_decided_analysed_and_completed(services: Stack
     assert status.phase == "completed" and status.audio_hash == result["audio_data_hash"]
     events = [event async for event in handle.fetch_history_events()]
     assert steps_of(events) == [("download_small_and_hash", "local"), ("send_webhook", "local"),
-                                ("analyse_audio", "activity"), ("send_webhook", "local"),
+                                ("analyse_audio", "local"), ("send_webhook", "local"),
                                 ("record_success", "local")], \
-        "a small object is downloaded locally, both webhooks run locally, and the analysis removes its download " \
-        "itself: no separate temp-removal step"
-    assert sum(event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for event in events) == 3, \
-        "the download and the hash-check share the first workflow task"
+        "a small object is downloaded and analysed locally, both webhooks run locally, and the analysis removes its " \
+        "download itself: no separate temp-removal step"
+    assert sum(event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for event in events) == 2, \
+        "the download and the hash-check share the first workflow task; the analysis and the completion the second"
 
 
 async def test_duplicate_stem_deletes_only_its_own_object(services: Stack) -> None:

@@ -47,7 +47,8 @@ SHA256 = "ab" * 32
 async def held(until: asyncio.Event | None) -> None:
     """Heartbeating until the event is set: a step that takes its time, and hears a cancel meanwhile."""
     while until is not None and not until.is_set():
-        activity.heartbeat()
+        if not activity.info().is_local:  # a local activity hears its cancel without heartbeats
+            activity.heartbeat()
         await asyncio.sleep(0.1)
 
 
@@ -92,13 +93,22 @@ class FakeSteps:
         return DownloadedObject(local_path=f"/tmp/{request.stem_id}.audio", sha256=SHA256, size=4, etag='"e"',
                                 host_task_queue=self.host_queue)
 
+    local_analysis: Literal["here", "elsewhere", "failing"] = "here"
+    """What the local analysis of a small object does: analyse the download, analyse the object fetched again (on a
+    host other than the download's), or fail (retryably)."""
+
     @activity.defn(name="analyse_audio")
     async def analyse_audio(self, request: AnalyseRequest) -> AnalysisOutcome:
-        self.calls.append(f"analyse on {activity.info().task_queue} into {request.num_peaks} peaks")
+        local = activity.info().is_local
+        if local and self.local_analysis == "failing":
+            raise ApplicationError("the decoder ended without a result (SIGKILL)")
+        self.calls.append(f"analyse {'here' if local else f'on {activity.info().task_queue}'} "
+                          f"into {request.num_peaks} peaks")
         await held(self.hold_analysis)
         return AnalysisOutcome(duration=1.0, sample_rate=44100, channels=2, frames=44100, num_peaks=request.num_peaks,
                                format="wav", waveform_data_path=request.waveform_key,
-                               waveform_detail_path=request.detail_key, finished_at=datetime.now(UTC))
+                               waveform_detail_path=request.detail_key, finished_at=datetime.now(UTC),
+                               fetched_again=local and self.local_analysis == "elsewhere")
 
     @activity.defn(name="delete_duplicate")
     async def delete_duplicate(self, request: DeleteRequest) -> None:
@@ -192,14 +202,18 @@ async def until(condition: object, what: str, timeout: float = 30.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_an_analysed_stem_runs_its_steps_in_order_on_the_host_that_holds_the_file(fleet: Fleet) -> None:
+async def test_an_analysed_stem_runs_its_steps_in_order_in_two_workflow_tasks(fleet: Fleet) -> None:
     handle = await start_stem(fleet, "analysed")
     await until(lambda: fleet.steps.bodies(WebhookKind.HASH_CHECK), "the hash-check")
     await handle.signal(StemIngestWorkflow.decide, DedupeDecision(duplicate=False, filepath="uploads/analysed.wav",
                                                                    num_peaks=300, upstream_id="up-1"))
     outcome = await handle.result()
-    assert fleet.steps.calls == ["download uploads/analysed.wav",
-                                 f"analyse on {fleet.steps.host_queue} into 300 peaks", "record analysed of analysed"]
+    assert fleet.steps.calls == ["download uploads/analysed.wav", "analyse here into 300 peaks",
+                                 "record analysed of analysed"]
+    events = [event async for event in handle.fetch_history_events()]
+    assert steps_of(events) == [("download_small_and_hash", "local"), ("send_webhook", "local"),
+                                ("analyse_audio", "local"), ("send_webhook", "local"), ("record_success", "local")]
+    assert sum(event.HasField("workflow_task_completed_event_attributes") for event in events) == 2
     [hash_check] = fleet.steps.bodies(WebhookKind.HASH_CHECK)
     assert hash_check["audio_hash"] == SHA256
     [completion] = fleet.steps.bodies(WebhookKind.COMPLETION)
@@ -207,6 +221,46 @@ async def test_an_analysed_stem_runs_its_steps_in_order_on_the_host_that_holds_t
     assert outcome.completion.result.num_peaks == 300
     keys = {delivery.idempotency_key for delivery in fleet.steps.webhooks}
     assert keys == {f"{handle.id}:{handle.result_run_id}:{kind}" for kind in ("hash-check", "completion")}
+
+
+async def test_a_small_object_the_local_analysis_fails_on_is_analysed_on_the_host_that_holds_the_file(
+        fleet: Fleet) -> None:
+    fleet.steps.local_analysis = "failing"
+    handle = await start_stem(fleet, "handed-over")
+    await until(lambda: fleet.steps.bodies(WebhookKind.HASH_CHECK), "the hash-check")
+    await handle.signal(StemIngestWorkflow.decide, DedupeDecision(duplicate=False, filepath="uploads/handed-over.wav",
+                                                                   num_peaks=300))
+    await handle.result()
+    host = fleet.steps.host_queue
+    assert fleet.steps.calls == ["download uploads/handed-over.wav", f"analyse on {host} into 300 peaks",
+                                 "record analysed of handed-over"]
+
+
+async def test_a_decision_already_in_when_the_hash_check_is_sent_leaves_the_analysis_to_the_activity(
+        fleet: Fleet) -> None:
+    """Analysed in the hash-check's workflow task, the stem would end there, and the server's answer to the hash-check
+    coming in meanwhile would make the task run again, hash-check and all."""
+    request = HashRequest(stemId="decided-early", filepath="uploads/decided-early.wav", userId="u", trackId="t")
+    handle = await fleet.client.start_workflow(
+        StemIngestWorkflow.run, StemIngestInput(request=request, policy=StemPolicy()),
+        id=f"stem-decided-early-{uuid.uuid4().hex[:6]}", task_queue=fleet.task_queue, start_signal="decide",
+        start_signal_args=[DedupeDecision(duplicate=False, filepath="uploads/decided-early.wav", num_peaks=300)])
+    await handle.result()
+    assert fleet.steps.calls == ["download uploads/decided-early.wav",
+                                 f"analyse on {fleet.steps.host_queue} into 300 peaks",
+                                 "record analysed of decided-early"]
+    assert len(fleet.steps.bodies(WebhookKind.HASH_CHECK)) == 1
+
+
+async def test_a_local_analysis_that_fetched_the_object_again_has_the_download_removed_on_its_host(
+        fleet: Fleet) -> None:
+    fleet.steps.local_analysis = "elsewhere"
+    handle = await start_stem(fleet, "elsewhere")
+    await until(lambda: fleet.steps.bodies(WebhookKind.HASH_CHECK), "the hash-check")
+    await handle.signal(StemIngestWorkflow.decide, DedupeDecision(duplicate=False, filepath="uploads/elsewhere.wav"))
+    await handle.result()
+    assert fleet.steps.calls[1:3] == [f"analyse here into {StemPolicy().default_num_peaks} peaks",
+                                      f"remove temp on {fleet.steps.host_queue}"]
 
 
 @pytest.mark.parametrize("local_download", ["declined", "failing"])

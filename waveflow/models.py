@@ -41,8 +41,8 @@ class StemPolicy(BaseModel):
     detail_samples_per_pixel: int = 256
     max_file_size_bytes: int = 1024 * 1024 * 1024
     local_download_max_bytes: int = 8 * 1024 * 1024
-    """Objects up to this size are downloaded in the workflow's first task, as a local activity (patch
-    `local-download`); 0: each by an activity of its own."""
+    """Objects up to this size are downloaded in the workflow's first task and analysed in the task that has the
+    decision, as local activities (patches `local-download`, `local-analysis`); 0: each by an activity of its own."""
     max_audio_seconds: float = 10800.0
     delete_allowed_prefixes: tuple[str, ...] = ()
     search_attributes: bool = False
@@ -95,6 +95,8 @@ class AnalysisOutcome(BaseModel):
     finished_at: datetime | None = None
     """When the analysis ended (the worker's clock): the completion's `timestamp`, the same however often the
     completion is built again. None in results recorded before."""
+    fetched_again: bool = False
+    """The analysis did not find the download on its host and fetched the object again (which it then removed)."""
 
 
 class WebhookDelivery(BaseModel):

@@ -50,8 +50,9 @@ class Settings(BaseSettings):
     """A step waits this long, heartbeating, for room in the budget; then it fails and Temporal retries it later."""
     max_file_size_mb: int = Field(default=1024, ge=1)
     local_download_max_mb: float = Field(default=8.0, ge=0)
-    """A stem's object up to this size is downloaded and hashed in its workflow's first task, as a local activity (no
-    activity task, no second workflow task); a larger one, or any when 0, by an activity of its own."""
+    """A stem's object up to this size is downloaded and hashed in its workflow's first task, and analysed in the task
+    that has the decision, as local activities (no activity task, two workflow tasks fewer); a larger one, or any when
+    0, by activities of their own."""
     max_audio_seconds: float = Field(default=10800.0, gt=0)
     """Longer audio ends in `audio_too_long`, checked on the length the header declares and on the decoded count."""
     default_num_peaks: int = Field(default=1024, ge=1)

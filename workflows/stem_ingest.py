@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from waveflow.messages import ParsedMessage, PoisonMessageError
     from waveflow.models import (
         AnalyseRequest,
+        AnalysisOutcome,
         DeleteRequest,
         DownloadedObject,
         DownloadRequest,
@@ -56,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         ANALYSIS_HEARTBEAT,
         DOWNLOAD_HEARTBEAT,
         HOST_PICKUP_TIMEOUT,
+        LOCAL_ANALYSIS_LIMIT,
         LOCAL_DOWNLOAD_LIMIT,
         ONE_ATTEMPT,
         SHORT_STEP,
@@ -97,6 +99,16 @@ object of at most `StemPolicy.local_download_max_bytes` is downloaded and hashed
 first workflow task, which also sends the hash-check: the stem's first two workflow tasks and its download activity
 task become one workflow task. A larger object, one the host's temp budget has no room for at once, or a local
 attempt that fails, is left to `download_and_hash` as before."""
+LOCAL_ANALYSIS = "local-analysis"
+"""Patch, recorded by a new stem in place of `LOCAL_DOWNLOAD` (one marker still): all that `LOCAL_DOWNLOAD` does, and
+a small object (the same `StemPolicy.local_download_max_bytes`) is analysed as a local activity in the workflow task
+that has the decision, which then sends the completion and records the success: the stem's decision and completion
+workflow tasks and its analysis activity task become one workflow task. The local analysis uses the download when
+that task runs on the host that holds it (its sticky queue makes it the usual case) and fetches the object again
+elsewhere. One attempt of at most `LOCAL_ANALYSIS_LIMIT`; a retryable failure, or no room in the host's temp budget at
+once, leaves the analysis to the activity on the download's host, as before. That workflow task, retried (a worker
+lost, a signal that came in meanwhile), analyses again, to the same keys, and POSTs the completion again under the
+same `webhook-id` with the same result: only its `timestamp` and `processing_time` are the retry's."""
 RECORDS_SUCCESS = "records-success-in-s3"
 """Patch: after its SUCCESS completion a stem records its success in S3 (`waveflow.success_records`), which the
 bridge checks, so a message delivered after the namespace forgot the run does not run the stem again."""
@@ -185,7 +197,8 @@ class StemIngestWorkflow:
     @workflow.run
     async def run(self, params: StemIngestInput) -> StemOutcome:
         # Patches are decided once, here: a stem whose first workflow task older code recorded keeps its path.
-        self._downloads_here = workflow.patched(LOCAL_DOWNLOAD)
+        self._analyses_here = workflow.patched(LOCAL_ANALYSIS)
+        self._downloads_here = self._analyses_here or workflow.patched(LOCAL_DOWNLOAD)
         self._lean = self._downloads_here or workflow.patched(LEAN_HISTORY)
         self._analysis_removes_download = self._lean or workflow.patched(ANALYSIS_REMOVES_DOWNLOAD)
         self._hash_check_runs_locally = self._lean or workflow.patched(HASH_CHECK_RUNS_LOCALLY)
@@ -198,11 +211,14 @@ class StemIngestWorkflow:
             if params.send_hash_check:
                 self._enter(Phase.SENDING_HASH_CHECK)
                 await self._send_hash_check(downloaded)
+            # A decision in before the hash-check returned (one from a retried first task's POST, say) would have
+            # the analysis in the hash-check's task.
+            decided_before_the_hash_check = params.send_hash_check and self._decision is not None
             decision = await self._await_decision()
             if decision.duplicate:
                 result: AnalysisResult | DuplicateDeletedResult = await self._delete(downloaded, decision)
             else:
-                result = await self._analyse(downloaded, decision)
+                result = await self._analyse(downloaded, decision, here=not decided_before_the_hash_check)
             self._status.result = result
             completion = self._completion("SUCCESS", result, started)
         except StepFailedError as failed:
@@ -336,10 +352,16 @@ class StemIngestWorkflow:
             summary=f"delete duplicate {request.filepath}")
         return DuplicateDeletedResult(audio_hash=downloaded.sha256, filepath=request.filepath)
 
-    async def _analyse(self, downloaded: DownloadedObject, decision: DedupeDecision) -> AnalysisResult:
+    async def _analyse(self, downloaded: DownloadedObject, decision: DedupeDecision, *, here: bool) -> AnalysisResult:
+        """`here`: a small object may be analysed in this workflow task. Not in the task that sent the hash-check:
+        the server's decision on it would come in while the task runs and have its end refused, and the retried task
+        would send the hash-check again."""
         self._enter(Phase.ANALYSING)
         request, policy = self._input.request, self._input.policy
-        stamp = int(workflow.now().timestamp() * 1000)
+        # A retried workflow task that analyses again (locally) writes to the same keys: no orphaned waveform. The
+        # run's start is in its first event; `workflow.now()` at its first task is not (a retried task moves it).
+        keyed_by = workflow.info().workflow_start_time if self._analyses_here else workflow.now()
+        stamp = int(keyed_by.timestamp() * 1000)
         analyse = AnalyseRequest(
             stem_id=request.stemId, key=request.filepath, downloaded=downloaded,
             expected_sha256=downloaded.sha256, num_peaks=decision.num_peaks or policy.default_num_peaks,
@@ -348,8 +370,9 @@ class StemIngestWorkflow:
             waveform_key=f"waveforms/{request.stemId}_waveform_{stamp}.json",
             detail_key=f"waveforms/{request.stemId}_waveform_{stamp}.dat",
             created_at=workflow.now().isoformat(), remove_downloaded=self._analysis_removes_download)
-        outcome = None
-        if not self._has_left(downloaded.host_task_queue):
+        outcome = await self._analyse_here(analyse) \
+            if here and self._analyses_here and downloaded.size <= policy.local_download_max_bytes else None
+        if outcome is None and not self._has_left(downloaded.host_task_queue):
             try:
                 outcome = await run_activity(AudioActivities.analyse_audio, analyse,
                                              task_queue=downloaded.host_task_queue,
@@ -373,6 +396,23 @@ class StemIngestWorkflow:
                               sample_rate=outcome.sample_rate, num_peaks=outcome.num_peaks,
                               channels=outcome.channels, format=outcome.format,
                               waveform_detail_path=outcome.waveform_detail_path, insights=outcome.insights)
+
+    async def _analyse_here(self, analyse: AnalyseRequest) -> AnalysisOutcome | None:
+        """The local analysis: one attempt. A final error (damaged audio, too long a file) is the stem's; after any
+        other, the analysis activity, with its retries and heartbeats, takes over."""
+        try:
+            outcome: AnalysisOutcome = await run_activity(
+                AudioActivities.analyse_audio, analyse, schedule_to_close_timeout=LOCAL_ANALYSIS_LIMIT,
+                retry_policy=ONE_ATTEMPT, local=True, cancellation_type=WAITED,
+                summary=f"analyse into {analyse.num_peaks} peaks here")
+        except StepFailedError as failed:
+            if failed.failure.error_code not in (ErrorCode.PROCESSING_FAILED, ErrorCode.TIMEOUT):
+                raise
+            workflow.logger.info("the local analysis failed (%s); analysing by activity", failed.failure.error)
+            return None
+        # Run elsewhere, it fetched the object again: the download stays on its host, for `remove_temp_files`.
+        self._download_removed = self._analysis_removes_download and not outcome.fetched_again
+        return outcome
 
     async def _send_hash_check(self, downloaded: DownloadedObject) -> None:
         policy = self._input.policy

@@ -39,6 +39,9 @@ SHORT_STEP = timedelta(seconds=60)
 LOCAL_DOWNLOAD_LIMIT = timedelta(seconds=20)
 """A small object's download in a workflow task: S3 serves a few MB in well under a second; past this, the download
 activity takes over."""
+LOCAL_ANALYSIS_LIMIT = timedelta(seconds=60)
+"""A small object's analysis in a workflow task: a few MB decode in a second or two, waiting for a core slot
+included; past this, the analysis activity takes over."""
 WAITED = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 """For steps that write: a cancelled run ends only once they stopped, so nothing is written after its end."""
 

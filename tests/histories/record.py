@@ -287,9 +287,11 @@ async def cancelled_and_closed(handle: WorkflowHandle[Any, Any]) -> str:
 
 
 async def decided_by_update(client: Client, stack: Stack) -> str:
+    """Two updates, the second one refused while the analysis runs: an activity, as no object is local here (a
+    small stem's local analysis ends its run in the workflow task that takes the first)."""
     stack.standin.behaviour.send_decisions = False
     stack.put(KEY, encode(sine(0.5)))
-    async with services_running(client, stack.settings):
+    async with services_running(client, stack.settings.model_copy(update={"local_download_max_mb": 0})):
         stack.send(hash_request("updated", KEY))
         [hash_check] = await webhooks(stack, HASH_CHECK)
         handle = client.get_workflow_handle_for(StemIngestWorkflow.run, "stem-updated")
