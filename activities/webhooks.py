@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 import urllib3
@@ -36,7 +37,7 @@ def webhook_connections(settings: Settings) -> urllib3.PoolManager:
 
 class WebhookActivities:
     def __init__(self, settings: Settings, http: urllib3.PoolManager) -> None:
-        self._base_url = str(settings.webhook_url).rstrip("/")
+        self._base_url, self._credentials = _without_credentials(str(settings.webhook_url).rstrip("/"))
         self._secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         self._legacy_secret = (settings.webhook_legacy_secret.get_secret_value() if settings.webhook_legacy_secret
                                else None)
@@ -49,7 +50,7 @@ class WebhookActivities:
         body = json.dumps(delivery.body, separators=(",", ":"), sort_keys=True).encode("utf-8")
         timestamp = int(time.time())
         headers = {"Content-Type": "application/json", "User-Agent": "WaveFlow/0.1",
-                   IDEMPOTENCY_HEADER: delivery.idempotency_key}
+                   IDEMPOTENCY_HEADER: delivery.idempotency_key, **self._credentials}
         if self._secret:
             headers |= signature_headers(self._secret, delivery.idempotency_key, timestamp, body)
         if self._legacy_secret:
@@ -74,6 +75,18 @@ class WebhookActivities:
                                    type=WebhookRejectedError.code, non_retryable=True)
         raise ApplicationError(f"{kind} webhook answered HTTP {status}: {detail}",
                                next_retry_delay=_retry_after(response))
+
+
+def _without_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """A WEBHOOK_URL's `user:password@` as a Basic `Authorization` header (urllib3, unlike httpx, sends no header
+    for them), and the URL without them."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host)), {
+        "Authorization": urllib3.make_headers(basic_auth=credentials)["authorization"]}
 
 
 def _record(kind: str, outcome: str, started: float) -> None:

@@ -360,7 +360,8 @@ async def test_64_activities_at_once_all_run_and_heartbeat(faulty: Faulty, clien
         stack.put(f"uploads/{stem_id}.wav", encode(sine(0.1, frequency=100.0 + 10 * index)))
     faulty.proxy.faults.put_delays = {"waveforms/": [9.5] * 2 * len(analysed_first)}
     faulty.start_worker()
-    async with bridge_running(client, stack.settings):
+    # Every download and analysis an activity of its own, however small the object (LOCAL_DOWNLOAD_MAX_MB=0).
+    async with bridge_running(client, stack.settings.model_copy(update={"local_download_max_mb": 0})):
         for stem_id in analysed_first:
             stack.send(hash_request(stem_id, f"uploads/{stem_id}.wav"))
         await asyncio.to_thread(faulty.proxy.wait_until_active, "PUT", 60, len(analysed_first))
