@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from waveflow.success_records import SuccessRecord, SuccessRecords
 from waveflow.tempfiles import TempArea, no_space_is_retryable
 
 CHUNK_BYTES = 1024 * 1024
+LATE_MARGIN = timedelta(seconds=1)
+"""An attempt that ends this close to its deadline is treated as late: its result might reach the worker after it."""
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
@@ -135,10 +138,14 @@ class S3Activities:
                 response["Body"].close()
                 return None
             try:
-                return self._stream_to_disk(request.stem_id, request.key, request.max_size_bytes, response,
-                                            wait_for_room=False)
+                downloaded = self._stream_to_disk(request.stem_id, request.key, request.max_size_bytes, response,
+                                                  wait_for_room=False)
             except TempSpaceError:
                 return None
+            if _past_its_deadline():  # the workflow gave up on it and downloads by activity: the file is no one's
+                Path(downloaded.local_path).unlink(missing_ok=True)
+                raise RuntimeError(f"the local download of {request.key!r} ended after its deadline")
+            return downloaded
 
     def local_copy(self, owner_id: str, key: str, downloaded: DownloadedObject | None, expected_sha256: str | None,
                    max_size_bytes: int) -> tuple[DownloadedObject, bool]:
@@ -220,3 +227,12 @@ class S3Activities:
                     raise
                 raise DeleteRefusedError(f"delete refused: {request.stem_key!r} was replaced while WaveFlow was "
                                          f"deleting it (its ETag is no longer {request.etag})") from None
+
+
+def _past_its_deadline() -> bool:
+    """Whether this attempt ran into the last `LATE_MARGIN` of its start-to-close timeout. A local activity's result
+    that comes after it is dropped, and the thread that ran it is not stopped: what it wrote would be left behind."""
+    info = activity.info()
+    if info.start_to_close_timeout is None:
+        return False
+    return datetime.now(UTC) > info.started_time + info.start_to_close_timeout - LATE_MARGIN

@@ -196,5 +196,5 @@ async def webhooks(stack: Stack, path: str, count: int = 1, timeout: float = 60.
 
 async def distinct_webhooks(stack: Stack, path: str, count: int, timeout: float = 60.0) -> dict[str, ReceivedWebhook]:
     """Like `webhooks`, counting a delivery sent again with the same Idempotency-Key once: for tests that kill
-    a worker or a server, where a retried POST is expected."""
+    a worker or a server, or send a message twice, where a retried POST is expected."""
     return await asyncio.to_thread(stack.standin.wait_for_unique, path, count, timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ MB = 1024 * 1024
 
 def local_environment() -> ActivityEnvironment:
     environment = ActivityEnvironment()
-    environment.info = dataclasses.replace(environment.info, is_local=True)
+    environment.info = dataclasses.replace(environment.info, is_local=True, started_time=datetime.now(UTC),
+                                           start_to_close_timeout=timedelta(seconds=20))
     return environment
 
 
@@ -58,6 +60,18 @@ def test_an_object_the_temp_budget_has_no_room_for_now_is_left_to_the_activity_a
         started = time.monotonic()
         assert download(stack, temp, "uploads/crowded.wav", MB) is None
         assert time.monotonic() - started < 1, "a workflow task does not wait for temp disk"
+    assert temp.stem_ids() == set()
+
+
+def test_a_local_download_that_ends_after_its_deadline_leaves_no_file(stack: Stack, tmp_path: Path) -> None:
+    """Its workflow has gone on to the download activity (the chaos run's `s3_slow` found the file it left)."""
+    stack.put("uploads/late.wav", encode(sine(0.5)))
+    temp = TempArea(tmp_path / "temp")
+    environment = local_environment()
+    environment.info = dataclasses.replace(environment.info, started_time=datetime.now(UTC) - timedelta(seconds=20))
+    request = DownloadRequest(stem_id="late", key="uploads/late.wav", max_size_bytes=100 * MB, local_max_bytes=MB)
+    with pytest.raises(RuntimeError, match="after its deadline"):
+        environment.run(S3Activities(stack.settings, stack.aws.s3(), temp).download_small_and_hash, request)
     assert temp.stem_ids() == set()
 
 
