@@ -38,6 +38,7 @@ from activities.heartbeats import CpuSlots
 from activities.maintenance import MaintenanceActivities
 from activities.mixing import MixingActivities
 from activities.s3 import S3Activities
+from activities.small_stems import SmallStemActivities
 from activities.temp import TempActivities
 from activities.webhooks import WebhookActivities, webhook_connections
 from metrics import temp_disk_gauges, worker_runtime
@@ -116,6 +117,7 @@ async def running_workers(client: Client, settings: Settings,
     webhooks = webhook_connections(settings)
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as http:
         webhook_activities = WebhookActivities(settings, webhooks)
+        small_stems = SmallStemActivities(s3_activities, audio_activities, webhook_activities)
         maintenance = MaintenanceActivities(settings, temp_area, s3, make_sqs_client(settings), http)
         host_activities = [audio_activities.analyse_audio, temp_activities.remove_stem_files, mixing.mix_and_upload]
         # The identity is the host queue: the cleanup finds every live host among the shared queue's pollers.
@@ -124,6 +126,7 @@ async def running_workers(client: Client, settings: Settings,
             workflows=workflows, workflow_runner=WORKFLOW_RUNNER,
             activities=[s3_activities.download_and_hash, s3_activities.download_small_and_hash,
                         s3_activities.delete_duplicate, s3_activities.record_success, webhook_activities.send_webhook,
+                        small_stems.download_and_send_hash_check, small_stems.analyse_and_complete,
                         maintenance.list_worker_hosts, maintenance.check_health,
                         mixing.claim_host, mixing.discard_outputs, *host_activities],
             activity_executor=executor, max_concurrent_activities=settings.max_concurrent_activities,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,7 @@ class S3Activities:
                                                   wait_for_room=False)
             except TempSpaceError:
                 return None
-            if _past_its_deadline():  # the workflow gave up on it and downloads by activity: the file is no one's
+            if past_its_deadline():  # the workflow gave up on it and downloads by activity: the file is no one's
                 Path(downloaded.local_path).unlink(missing_ok=True)
                 raise RuntimeError(f"the local download of {request.key!r} ended after its deadline")
             return downloaded
@@ -229,10 +230,15 @@ class S3Activities:
                                          f"deleting it (its ETag is no longer {request.etag})") from None
 
 
-def _past_its_deadline() -> bool:
-    """Whether this attempt ran into the last `LATE_MARGIN` of its start-to-close timeout. A local activity's result
-    that comes after it is dropped, and the thread that ran it is not stopped: what it wrote would be left behind."""
+def seconds_left() -> float:
+    """Until this attempt's start-to-close deadline; infinite without one."""
     info = activity.info()
     if info.start_to_close_timeout is None:
-        return False
-    return datetime.now(UTC) > info.started_time + info.start_to_close_timeout - LATE_MARGIN
+        return math.inf
+    return (info.started_time + info.start_to_close_timeout - datetime.now(UTC)).total_seconds()
+
+
+def past_its_deadline() -> bool:
+    """Whether this attempt ran into the last `LATE_MARGIN` of its start-to-close timeout. A local activity's result
+    that comes after it is dropped, and the thread that ran it is not stopped: what it wrote would be left behind."""
+    return seconds_left() < LATE_MARGIN.total_seconds()

@@ -47,6 +47,11 @@ class WebhookActivities:
     def send_webhook(self, delivery: WebhookDelivery) -> int:
         """POST the body; 2xx returns the status, a 4xx other than RETRYABLE_CLIENT_ERRORS is final, anything else is
         retried."""
+        return self.post(delivery)
+
+    def post(self, delivery: WebhookDelivery, within_seconds: float | None = None) -> int:
+        """One attempt of `send_webhook`, from any activity; `within_seconds` bounds it as a whole (else connect and
+        read are bounded apart by WEBHOOK_TIMEOUT_SECONDS)."""
         body = json.dumps(delivery.body, separators=(",", ":"), sort_keys=True).encode("utf-8")
         timestamp = int(time.time())
         headers = {"Content-Type": "application/json", "User-Agent": "WaveFlow/0.1",
@@ -60,7 +65,9 @@ class WebhookActivities:
         kind = delivery.kind.value
         started = time.monotonic()
         try:
-            response = self._http.request("POST", url, body=body, headers=headers, redirect=False)
+            # urllib3 reads `timeout=None` as no timeout at all: the pool's own applies unless one is given.
+            bounded = {"timeout": urllib3.Timeout(total=within_seconds)} if within_seconds else {}
+            response = self._http.request("POST", url, body=body, headers=headers, redirect=False, **bounded)
         except urllib3.exceptions.HTTPError as error:
             _record(kind, "unreachable", started)
             raise ApplicationError(f"{kind} webhook unreachable: {type(error).__name__}") from None

@@ -61,6 +61,14 @@ def test_the_local_download_saves_the_downloads_activity_and_a_workflow_task() -
 def test_the_local_analysis_saves_the_analysis_activity_and_a_workflow_task() -> None:
     """The analysis joins the workflow task of the completion and the success record (one action for the three local
     activities): the activity's three events and a workflow task's three go, the analysis's marker comes."""
-    before, today = analysed("v8"), analysed(".")
-    assert billable_actions(today) == billable_actions(before) - 1
-    assert len(list(today.events)) == len(list(before.events)) - 5
+    before, local = analysed("v8"), analysed("v9")
+    assert billable_actions(local) == billable_actions(before) - 1
+    assert len(list(local.events)) == len(list(before.events)) - 5
+
+
+def test_the_combined_steps_leave_two_local_activities_in_two_workflow_tasks() -> None:
+    """Billed alike (local activities are one action with their workflow task), the three steps that joined others
+    take three markers fewer."""
+    before, today = analysed("v9"), analysed(".")
+    assert billable_actions(today) == billable_actions(before)
+    assert len(list(today.events)) == len(list(before.events)) - 3

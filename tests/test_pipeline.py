@@ -58,11 +58,10 @@ async def test_new_stem_is_hashed_decided_analysed_and_completed(services: Stack
     status = await handle.query(StemIngestWorkflow.status)
     assert status.phase == "completed" and status.audio_hash == result["audio_data_hash"]
     events = [event async for event in handle.fetch_history_events()]
-    assert steps_of(events) == [("download_small_and_hash", "local"), ("send_webhook", "local"),
-                                ("analyse_audio", "local"), ("send_webhook", "local"),
-                                ("record_success", "local")], \
-        "a small object is downloaded and analysed locally, both webhooks run locally, and the analysis removes its " \
-        "download itself: no separate temp-removal step"
+    assert steps_of(events) == [("download_small_and_send_hash_check", "local"),
+                                ("analyse_small_and_complete", "local")], \
+        "a small object is downloaded and analysed locally, each with the webhook that reports it, the analysis " \
+        "records the success and removes its download itself: no step of their own"
     assert sum(event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for event in events) == 2, \
         "the download and the hash-check share the first workflow task; the analysis and the completion the second"
 

@@ -32,6 +32,8 @@ backoff a timer, before `webhook-leaves-local-retries`. `v5/`: stems that succee
 `v6/`: stems (and `v6/search_attributes/`) before `lean-history`, with a marker per earlier patch and the completion
 as an activity. `v7/`: stems (and `v7/search_attributes/`) before `local-download`, downloaded by an activity.
 `v8/`: stems (and `v8/search_attributes/`) before `local-analysis`, analysed by an activity.
+`v9/`: stems (and `v9/search_attributes/`) before `combined-local-steps`, each webhook and the success record a local
+activity of its own.
 `search_attributes/`: today's code with TEMPORAL_SEARCH_ATTRIBUTES=true, as compose and Kubernetes run it."""
 WORKFLOWS = [StemIngestWorkflow, CleanupTempFilesWorkflow, HealthCheckWorkflow, MixStemsWorkflow]
 
@@ -67,12 +69,12 @@ def patch_ids_in(path: Path) -> set[str]:
 
 
 def test_every_patch_in_the_code_is_carried_by_a_recorded_history() -> None:
-    """A patch no recorded history carries is a path replay never checked. Those `local-analysis` stands for are
-    carried by the histories recorded before it; today's new stems carry it alone."""
+    """A patch no recorded history carries is a path replay never checked. Those `combined-local-steps` stands for
+    are carried by the histories recorded before it; today's new stems carry it alone."""
     recorded = set().union(*(patch_ids_in(path) for path in HISTORIES))
     assert len(patch_ids_in_code()) >= 4
     assert patch_ids_in_code() <= recorded, f"record a history that takes {patch_ids_in_code() - recorded}"
-    assert patch_ids_in(HISTORY_DIR / "analysed.json") == {stem_ingest.LOCAL_ANALYSIS}
+    assert patch_ids_in(HISTORY_DIR / "analysed.json") == {stem_ingest.COMBINED_STEPS}
 
 
 def test_the_search_attribute_histories_carry_every_upsert() -> None:

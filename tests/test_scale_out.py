@@ -28,9 +28,9 @@ async def analysed_away_from_its_download(client: Client, stem_id: str, shared_q
     """Whether the stem's analysis ran on another host than its download's and fetched the object again: the local
     analysis reports it, the analysis activity's fallback runs on the shared queue."""
     async for event in client.get_workflow_handle(f"stem-{stem_id}").fetch_history_events():
-        if local_activity_type(event) == "analyse_audio":
-            outcome = local_activity_result(event)
-            if isinstance(outcome, dict) and outcome.get("fetched_again"):
+        if local_activity_type(event) == "analyse_small_and_complete":
+            reported = local_activity_result(event)
+            if isinstance(reported, dict) and reported["outcome"].get("fetched_again"):
                 return True
         scheduled = event.activity_task_scheduled_event_attributes
         if scheduled.activity_type.name == "analyse_audio" and scheduled.task_queue.name == shared_queue:

@@ -80,10 +80,8 @@ async def test_one_connected_trace_per_stem(spans: InMemorySpanExporter, service
         in_trace = [span for span in finished if span.context.trace_id == trace_id]
         names = {span.name for span in in_trace}
         assert {"StartWorkflow:StemIngestWorkflow", "RunWorkflow:StemIngestWorkflow",
-                "StartActivity:download_small_and_hash", "RunActivity:download_small_and_hash",
-                "StartActivity:analyse_audio", "RunActivity:analyse_audio",
-                "StartActivity:send_webhook"} <= names, names
-        assert sum(span.name == "RunActivity:send_webhook" for span in in_trace) == 2
+                "StartActivity:download_small_and_send_hash_check", "RunActivity:download_small_and_send_hash_check",
+                "StartActivity:analyse_small_and_complete", "RunActivity:analyse_small_and_complete"} <= names, names
         # Connected: every span of the trace hangs from another span of it, up to the receive.
         ids = {span.context.span_id for span in in_trace}
         assert all(span.parent is not None and span.parent.span_id in ids for span in in_trace if span is not receive)
@@ -91,10 +89,12 @@ async def test_one_connected_trace_per_stem(spans: InMemorySpanExporter, service
         workflow_spans = [span for span in finished if span.attributes.get("temporalWorkflowID") == f"stem-{stem_id}"
                           and span.name.startswith(("RunWorkflow", "RunActivity", "StartActivity"))]
         assert workflow_spans and {span.context.trace_id for span in workflow_spans} == {trace_id}
-        # The webhook requests carry the trace: their parent is the activity attempt that sent them.
+        # The webhook requests carry the trace: their parent is the activity attempt that sent them, the download's
+        # and the analysis's.
         sent = [item for item in [*hash_checks, *completions] if item.body["stemId"] == stem_id]
         assert len(sent) == 2
-        webhook_spans = {span.context.span_id for span in in_trace if span.name == "RunActivity:send_webhook"}
+        webhook_spans = {span.context.span_id for span in in_trace if span.name in {
+            "RunActivity:download_small_and_send_hash_check", "RunActivity:analyse_small_and_complete"}}
         for item in sent:
             header_trace, header_parent = trace_parent_ids(item.headers["traceparent"])
             assert header_trace == trace_id and header_parent in webhook_spans
@@ -203,7 +203,7 @@ def test_worker_and_bridge_export_one_trace_over_otlp(protocol: str, stack: Stac
             names = {(span.service, span.name) for span in in_trace().values()}
             return parent_bytes in in_trace() and {
                 ("waveflow-bridge", "receive SQS message"), ("waveflow-worker", "RunWorkflow:StemIngestWorkflow"),
-                ("waveflow-worker", "RunActivity:analyse_audio"), ("waveflow-worker", "S3.GetObject"),
+                ("waveflow-worker", "RunActivity:analyse_small_and_complete"), ("waveflow-worker", "S3.GetObject"),
                 ("waveflow-worker", "S3.PutObject")} <= names
 
         collector.wait_until(whole_trace_exported)
@@ -215,12 +215,12 @@ def test_worker_and_bridge_export_one_trace_over_otlp(protocol: str, stack: Stac
     spans = in_trace()
     post = spans[parent_bytes]  # the webhook's traceparent names the HTTP client span that sent it
     assert (post.service, post.name) == ("waveflow-worker", "POST")
-    assert spans[post.parent_span_id].name == "RunActivity:send_webhook"
+    assert spans[post.parent_span_id].name == "RunActivity:analyse_small_and_complete"
     s3_calls = [span for span in spans.values() if span.name.startswith("S3.")]
     # The worker's inside its activities; the bridge's success-record lookup inside the message's receive.
     assert {spans[span.parent_span_id].name for span in s3_calls} <= {
-        "receive SQS message", "RunActivity:download_small_and_hash", "RunActivity:analyse_audio",
-        "RunActivity:record_success"}, s3_calls
+        "receive SQS message", "RunActivity:download_small_and_send_hash_check",
+        "RunActivity:analyse_small_and_complete"}, s3_calls
     sqs_calls = [span for span in collector.spans if span.service == "waveflow-bridge" and span.name.startswith("SQS.")]
     assert {"SQS.ReceiveMessage", "SQS.DeleteMessageBatch"} <= {span.name for span in sqs_calls}
     # A line logged inside a trace names it: the not-audio stem's one WARNING, from inside its analysis.
@@ -228,7 +228,7 @@ def test_worker_and_bridge_export_one_trace_over_otlp(protocol: str, stack: Stac
     lines = [json.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines() if line.startswith("{")]
     [warning] = [line for line in lines if line.get("stemId") == text and line["level"] == "WARNING"]
     assert warning["trace_id"] == failed_trace.to_bytes(16, "big").hex(), warning
-    assert any(span.span_id.hex() == warning["span_id"] and span.name == "RunActivity:analyse_audio"
+    assert any(span.span_id.hex() == warning["span_id"] and span.name == "RunActivity:analyse_small_and_complete"
                for span in collector.spans), warning
 
 

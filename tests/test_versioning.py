@@ -87,7 +87,8 @@ async def test_workers_replaced_by_a_changed_workflow_keep_old_stems_on_their_pa
         memo = await (await handle.describe()).memo()
         if stem_id in old_stems:
             assert (patched, modified) == ([], 0) and ADDED_STEP_MEMO not in memo, f"{stem_id} took the new path"
-            assert ("analyse_audio", "local") in steps_of(events), "a small stem is analysed in its decision's task"
+            assert ("analyse_small_and_complete", "local") in steps_of(events), \
+                "a small stem is analysed in its decision's task"
         else:
             assert len(patched) == 1 and modified == 1 and ADDED_STEP_MEMO in memo, f"{stem_id} took the old path"
     assert "Nondeterminism" not in (tmp_path / "tomorrow.log").read_text()

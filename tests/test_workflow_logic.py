@@ -23,10 +23,14 @@ from tests.determinism import DETERMINISM_GUARD
 from tests.history_steps import steps_of
 from waveflow.contract import DedupeDecision, HashRequest, MixRequest, WebhookKind
 from waveflow.models import (
+    AnalyseAndReportRequest,
     AnalyseRequest,
     AnalysisOutcome,
+    AnalysisReported,
     DeleteRequest,
+    DownloadAndReportRequest,
     DownloadedObject,
+    DownloadReported,
     DownloadRequest,
     MixJob,
     MixOutcome,
@@ -36,6 +40,7 @@ from waveflow.models import (
     StemPolicy,
     WebhookDelivery,
 )
+from waveflow.stem_reports import analysis_result, completion_payload, hash_check_body
 from waveflow.success_records import SuccessRecord
 from workflows.mix_stems import MixStemsWorkflow
 from workflows.stem_ingest import StemIngestWorkflow
@@ -62,6 +67,8 @@ class FakeSteps:
     rejected_kinds: set[WebhookKind] = field(default_factory=set)
     down_until: float = 0.0
     """Every webhook fails (retryably, as a 503 does) until this `time.monotonic()`."""
+    combined_posts_fail: bool = False
+    """The POST a local download or analysis adds fails (as one that timed out does); those made apart do not."""
     hold_analysis: asyncio.Event | None = None
     hold_download: asyncio.Event | None = None
     claimed_host: str | None = None
@@ -133,6 +140,38 @@ class FakeSteps:
                                    non_retryable=True)
         return 200
 
+    @activity.defn(name="download_small_and_send_hash_check")
+    async def download_and_send_hash_check(self, request: DownloadAndReportRequest) -> DownloadReported | None:
+        downloaded = await self.download_small_and_hash(request.download)
+        if downloaded is None:
+            return None
+        sent = request.hash_check_for is not None and await self._sent(WebhookDelivery(
+            kind=WebhookKind.HASH_CHECK, idempotency_key=request.hash_check_key,
+            body=hash_check_body(request.hash_check_for, downloaded.sha256)))
+        return DownloadReported(downloaded=downloaded, hash_check_sent=sent)
+
+    @activity.defn(name="analyse_small_and_complete")
+    async def analyse_and_complete(self, request: AnalyseAndReportRequest) -> AnalysisReported:
+        outcome = await self.analyse_audio(request.analyse)
+        assert request.analyse.downloaded is not None and outcome.finished_at is not None
+        completion = completion_payload(request.request, request.decision, "SUCCESS",
+                                        analysis_result(request.analyse.downloaded, outcome), request.started,
+                                        outcome.finished_at)
+        sent = await self._sent(WebhookDelivery(kind=WebhookKind.COMPLETION, idempotency_key=request.completion_key,
+                                                body=completion.model_dump(mode="json")))
+        if sent:
+            self.calls.append(f"record analysed of {request.request.stemId}")
+        return AnalysisReported(outcome=outcome, completion_sent=sent, success_recorded=sent)
+
+    async def _sent(self, delivery: WebhookDelivery) -> bool:
+        if self.combined_posts_fail:
+            return False
+        try:
+            await self.send_webhook(delivery)
+        except ApplicationError:
+            return False
+        return True
+
     @activity.defn(name="ClaimMixHost")
     async def claim_host(self) -> str:
         return self.claimed_host or self.host_queue
@@ -153,7 +192,8 @@ class FakeSteps:
 
     def shared(self) -> list[object]:
         return [self.download_and_hash, self.download_small_and_hash, self.delete_duplicate, self.record_success,
-                self.send_webhook, self.analyse_audio, self.claim_host, self.mix_and_upload, self.discard_outputs]
+                self.send_webhook, self.analyse_audio, self.download_and_send_hash_check, self.analyse_and_complete,
+                self.claim_host, self.mix_and_upload, self.discard_outputs]
 
     def on_host(self) -> list[object]:
         return [self.analyse_audio, self.remove_stem_files, self.download_and_hash, self.mix_and_upload]
@@ -211,8 +251,8 @@ async def test_an_analysed_stem_runs_its_steps_in_order_in_two_workflow_tasks(fl
     assert fleet.steps.calls == ["download uploads/analysed.wav", "analyse here into 300 peaks",
                                  "record analysed of analysed"]
     events = [event async for event in handle.fetch_history_events()]
-    assert steps_of(events) == [("download_small_and_hash", "local"), ("send_webhook", "local"),
-                                ("analyse_audio", "local"), ("send_webhook", "local"), ("record_success", "local")]
+    assert steps_of(events) == [("download_small_and_send_hash_check", "local"),
+                                ("analyse_small_and_complete", "local")]
     assert sum(event.HasField("workflow_task_completed_event_attributes") for event in events) == 2
     [hash_check] = fleet.steps.bodies(WebhookKind.HASH_CHECK)
     assert hash_check["audio_hash"] == SHA256
@@ -221,6 +261,27 @@ async def test_an_analysed_stem_runs_its_steps_in_order_in_two_workflow_tasks(fl
     assert outcome.completion.result.num_peaks == 300
     keys = {delivery.idempotency_key for delivery in fleet.steps.webhooks}
     assert keys == {f"{handle.id}:{handle.result_run_id}:{kind}" for kind in ("hash-check", "completion")}
+
+
+async def test_webhooks_the_combined_steps_could_not_send_are_sent_by_steps_of_their_own(fleet: Fleet) -> None:
+    fleet.steps.combined_posts_fail = True
+    handle = await start_stem(fleet, "sent-apart")
+    await until(lambda: fleet.steps.bodies(WebhookKind.HASH_CHECK), "the hash-check")
+    await handle.signal(StemIngestWorkflow.decide, DedupeDecision(duplicate=False, filepath="uploads/sent-apart.wav",
+                                                                   upstream_id="up-2"))
+    outcome = await handle.result()
+    events = [event async for event in handle.fetch_history_events()]
+    assert steps_of(events) == [("download_small_and_send_hash_check", "local"), ("send_webhook", "local"),
+                                ("analyse_small_and_complete", "local"), ("send_webhook", "local"),
+                                ("record_success", "local")]
+    assert fleet.steps.calls == ["download uploads/sent-apart.wav", "analyse here into 1024 peaks",
+                                 "record analysed of sent-apart"]
+    [hash_check] = fleet.steps.bodies(WebhookKind.HASH_CHECK)
+    [completion] = fleet.steps.bodies(WebhookKind.COMPLETION)
+    assert hash_check["audio_hash"] == SHA256
+    assert completion == outcome.completion.model_dump(mode="json") and completion["upstreamId"] == "up-2"
+    assert {delivery.idempotency_key for delivery in fleet.steps.webhooks} == {
+        f"{handle.id}:{handle.result_run_id}:{kind}" for kind in ("hash-check", "completion")}
 
 
 async def test_a_small_object_the_local_analysis_fails_on_is_analysed_on_the_host_that_holds_the_file(
@@ -259,8 +320,8 @@ async def test_a_local_analysis_that_fetched_the_object_again_has_the_download_r
     await until(lambda: fleet.steps.bodies(WebhookKind.HASH_CHECK), "the hash-check")
     await handle.signal(StemIngestWorkflow.decide, DedupeDecision(duplicate=False, filepath="uploads/elsewhere.wav"))
     await handle.result()
-    assert fleet.steps.calls[1:3] == [f"analyse here into {StemPolicy().default_num_peaks} peaks",
-                                      f"remove temp on {fleet.steps.host_queue}"]
+    assert fleet.steps.calls[1:] == [f"analyse here into {StemPolicy().default_num_peaks} peaks",
+                                     "record analysed of elsewhere", f"remove temp on {fleet.steps.host_queue}"]
 
 
 @pytest.mark.parametrize("local_download", ["declined", "failing"])
@@ -273,8 +334,8 @@ async def test_a_small_object_the_local_download_does_not_fetch_is_downloaded_by
     await handle.signal(StemIngestWorkflow.decide, DedupeDecision(duplicate=False, filepath="uploads/handed-on.wav"))
     await handle.result()  # the hash-check's marker is written when its workflow task ends, after the POST
     events = [event async for event in handle.fetch_history_events()]
-    assert steps_of(events)[:3] == [("download_small_and_hash", "local"), ("download_and_hash", "activity"),
-                                    ("send_webhook", "local")]
+    assert steps_of(events)[:3] == [("download_small_and_send_hash_check", "local"),
+                                    ("download_and_hash", "activity"), ("send_webhook", "local")]
 
 
 async def test_a_missing_object_found_by_the_local_download_fails_the_stem_without_a_second_look(

@@ -154,6 +154,43 @@ class AnalyseRequest(BaseModel):
     """Remove the downloaded file once the waveforms are uploaded: no separate temp-removal step follows."""
 
 
+class DownloadAndReportRequest(BaseModel):
+    """A small object's local download and, once it is hashed, its hash-check: one local activity."""
+
+    download: DownloadRequest
+    hash_check_for: HashRequest | None
+    """The stem whose hash-check to send; None when it sends none (a decision-only run)."""
+    hash_check_key: str
+    post_within_seconds: float
+    """The hash-check's one POST, bounded as a local webhook attempt is."""
+
+
+class DownloadReported(BaseModel):
+    downloaded: DownloadedObject
+    hash_check_sent: bool
+    """False: it was not sent, or not answered 2xx; the workflow delivers it as its own step."""
+
+
+class AnalyseAndReportRequest(BaseModel):
+    """A small object's local analysis, then its SUCCESS completion and its success record: one local activity."""
+
+    analyse: AnalyseRequest
+    request: HashRequest
+    decision: DedupeDecision
+    started: datetime
+    """When the run started its work: the completion's `processing_time` counts from it."""
+    completion_key: str
+    post_within_seconds: float
+
+
+class AnalysisReported(BaseModel):
+    outcome: AnalysisOutcome
+    completion_sent: bool
+    """False: it was not sent, or not answered 2xx; the workflow delivers it as its own step."""
+    success_recorded: bool
+    """False: not recorded (or not tried, the completion unsent); the workflow records it as its own step."""
+
+
 class DeleteRequest(BaseModel):
     stem_id: str
     stem_key: str

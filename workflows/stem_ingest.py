@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.audio import AudioActivities
     from activities.s3 import S3Activities
+    from activities.small_stems import SmallStemActivities
     from metrics import stem_completed
     from waveflow.contract import (
         AnalysisResult,
@@ -32,17 +33,20 @@ with workflow.unsafe.imports_passed_through():
         DuplicateDeletedResult,
         DuplicateFileRequest,
         FailureResult,
-        HashCheckPayload,
         HashRequest,
         WebhookKind,
     )
     from waveflow.errors import ErrorCode
     from waveflow.messages import ParsedMessage, PoisonMessageError
     from waveflow.models import (
+        AnalyseAndReportRequest,
         AnalyseRequest,
         AnalysisOutcome,
+        AnalysisReported,
         DeleteRequest,
+        DownloadAndReportRequest,
         DownloadedObject,
+        DownloadReported,
         DownloadRequest,
         Phase,
         StemIngestInput,
@@ -51,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         StemStatus,
     )
     from waveflow.settings import Settings
+    from waveflow.stem_reports import analysis_result, completion_payload, hash_check_body
     from waveflow.success_records import SuccessRecord
     from workflows.search_attributes import ERROR_CODE, TRACK_ID, USER_ID
     from workflows.steps import (
@@ -61,12 +66,14 @@ with workflow.unsafe.imports_passed_through():
         LOCAL_DOWNLOAD_LIMIT,
         ONE_ATTEMPT,
         SHORT_STEP,
+        SUCCESS_RECORD_LIMIT,
         WAITED,
         StepFailedError,
         deliver_outcome,
         deliver_webhook,
         enter_phase,
         fail_run,
+        idempotency_key,
         remove_temp_files,
         run_activity,
     )
@@ -109,6 +116,14 @@ elsewhere. One attempt of at most `LOCAL_ANALYSIS_LIMIT`; a retryable failure, o
 once, leaves the analysis to the activity on the download's host, as before. That workflow task, retried (a worker
 lost, a signal that came in meanwhile), analyses again, to the same keys, and POSTs the completion again under the
 same `webhook-id` with the same result: only its `timestamp` and `processing_time` are the retry's."""
+COMBINED_STEPS = "combined-local-steps"
+"""Patch, recorded by a new stem in place of `LOCAL_ANALYSIS` (one marker still): all that `LOCAL_ANALYSIS` does, in
+two local activities instead of five. The local download also sends the hash-check once the object is hashed, and
+the local analysis also sends the SUCCESS completion and, once that is answered, records the success
+(`activities.small_stems`). Each added step is tried once, as one POST bounded by the local webhook budget or one
+PUT; what was not done is run as its own step afterwards, as before, under the same `webhook-id` and with the same
+body. Each local activity costs the worker a workflow activation and a thread hand-over; a small stem had seven
+activations and now has four."""
 RECORDS_SUCCESS = "records-success-in-s3"
 """Patch: after its SUCCESS completion a stem records its success in S3 (`waveflow.success_records`), which the
 bridge checks, so a message delivered after the namespace forgot the run does not run the stem again."""
@@ -197,18 +212,20 @@ class StemIngestWorkflow:
     @workflow.run
     async def run(self, params: StemIngestInput) -> StemOutcome:
         # Patches are decided once, here: a stem whose first workflow task older code recorded keeps its path.
-        self._analyses_here = workflow.patched(LOCAL_ANALYSIS)
+        self._combines = workflow.patched(COMBINED_STEPS)
+        self._analyses_here = self._combines or workflow.patched(LOCAL_ANALYSIS)
         self._downloads_here = self._analyses_here or workflow.patched(LOCAL_DOWNLOAD)
         self._lean = self._downloads_here or workflow.patched(LEAN_HISTORY)
         self._analysis_removes_download = self._lean or workflow.patched(ANALYSIS_REMOVES_DOWNLOAD)
         self._hash_check_runs_locally = self._lean or workflow.patched(HASH_CHECK_RUNS_LOCALLY)
         self._download_removed = False
-        started = workflow.now()
+        self._hash_check_sent = self._completion_sent = self._success_recorded = False
+        started = self._started = workflow.now()
         downloaded: DownloadedObject | None = None
         self._enter(Phase.DOWNLOADING)
         try:
             downloaded = await self._download()
-            if params.send_hash_check:
+            if params.send_hash_check and not self._hash_check_sent:
                 self._enter(Phase.SENDING_HASH_CHECK)
                 await self._send_hash_check(downloaded)
             # A decision in before the hash-check returned (one from a retried first task's POST, say) would have
@@ -230,15 +247,16 @@ class StemIngestWorkflow:
             await remove_temp_files(self._status.stem_id, downloaded.host_task_queue, "stem")
         self._enter(Phase.SENDING_COMPLETION)
         failure = completion.result if isinstance(completion.result, FailureResult) else None
-        await deliver_outcome(WebhookKind.COMPLETION, completion.model_dump(mode="json"), params.policy,
-                              self._status, Phase.FAILED, search_attributes=params.policy.search_attributes,
-                              local_budget=self._local_webhook_budget
-                              if self._lean and not failure and self._analysed_at else None,
-                              on_refused=(lambda: self._continue_if_asked(failure, delivered=False))
-                              if failure else None)
+        if not self._completion_sent:
+            await deliver_outcome(WebhookKind.COMPLETION, completion.model_dump(mode="json"), params.policy,
+                                  self._status, Phase.FAILED, search_attributes=params.policy.search_attributes,
+                                  local_budget=self._local_webhook_budget
+                                  if self._lean and not failure and self._analysed_at else None,
+                                  on_refused=(lambda: self._continue_if_asked(failure, delivered=False))
+                                  if failure else None)
         stem_completed(completion.status, _ending(completion.result), completion.processing_time)
         if isinstance(completion.result, AnalysisResult | DuplicateDeletedResult):
-            if self._lean or workflow.patched(RECORDS_SUCCESS):
+            if (self._lean or workflow.patched(RECORDS_SUCCESS)) and not self._success_recorded:
                 await self._record_success(completion.result)
             self._enter(Phase.COMPLETED)
             return StemOutcome(status=completion.status, completion=completion)
@@ -299,8 +317,9 @@ class StemIngestWorkflow:
         download = DownloadRequest(stem_id=request.stemId, key=request.filepath,
                                    max_size_bytes=policy.max_file_size_bytes,
                                    local_max_bytes=policy.local_download_max_bytes)
-        downloaded = await self._download_here(download) \
-            if self._downloads_here and policy.local_download_max_bytes > 0 else None
+        here = self._downloads_here and policy.local_download_max_bytes > 0
+        downloaded = (await self._download_and_report_here(download) if self._combines
+                      else await self._download_here(download)) if here else None
         if downloaded is None:
             downloaded = await run_activity(
                 S3Activities.download_and_hash, download, heartbeat_timeout=DOWNLOAD_HEARTBEAT,
@@ -323,12 +342,26 @@ class StemIngestWorkflow:
             return None
         return downloaded
 
-    def _hash_check(self, downloaded: DownloadedObject) -> dict[str, object]:
-        request = self._input.request
-        return HashCheckPayload(stemId=request.stemId, userId=request.userId, trackId=request.trackId,
-                                filepath=request.filepath, audio_hash=downloaded.sha256,
-                                timestamp=request.timestamp, original_filename=request.original_filename,
-                                stageId=request.stageId).model_dump(mode="json")
+    async def _download_and_report_here(self, download: DownloadRequest) -> DownloadedObject | None:
+        """`_download_here` that also sends the hash-check, when this run sends one."""
+        policy = self._input.policy
+        try:
+            reported: DownloadReported | None = await run_activity(
+                SmallStemActivities.download_and_send_hash_check, DownloadAndReportRequest(
+                    download=download, hash_check_for=self._input.request if self._input.send_hash_check else None,
+                    hash_check_key=idempotency_key(WebhookKind.HASH_CHECK),
+                    post_within_seconds=policy.local_webhook_seconds),
+                schedule_to_close_timeout=LOCAL_DOWNLOAD_LIMIT + self._local_webhook_budget,
+                retry_policy=ONE_ATTEMPT, local=True, summary=f"download and hash {download.key} here, report it")
+        except StepFailedError as failed:
+            if failed.failure.error_code not in (ErrorCode.PROCESSING_FAILED, ErrorCode.TIMEOUT):
+                raise
+            workflow.logger.info("the local download failed (%s); downloading by activity", failed.failure.error)
+            return None
+        if reported is None:
+            return None
+        self._hash_check_sent = reported.hash_check_sent
+        return reported.downloaded
 
     async def _await_decision(self) -> DedupeDecision:
         self._enter(Phase.AWAITING_DECISION)
@@ -370,7 +403,7 @@ class StemIngestWorkflow:
             waveform_key=f"waveforms/{request.stemId}_waveform_{stamp}.json",
             detail_key=f"waveforms/{request.stemId}_waveform_{stamp}.dat",
             created_at=workflow.now().isoformat(), remove_downloaded=self._analysis_removes_download)
-        outcome = await self._analyse_here(analyse) \
+        outcome = await self._analyse_here(analyse, decision) \
             if here and self._analyses_here and downloaded.size <= policy.local_download_max_bytes else None
         if outcome is None and not self._has_left(downloaded.host_task_queue):
             try:
@@ -391,20 +424,28 @@ class StemIngestWorkflow:
                                          heartbeat_timeout=ANALYSIS_HEARTBEAT, cancellation_type=WAITED,
                                          summary="analyse on any worker (fetched again)")
         self._analysed_at = outcome.finished_at
-        return AnalysisResult(audio_data_hash=downloaded.sha256, waveform_data_path=outcome.waveform_data_path,
-                              file_size=downloaded.size, duration=outcome.duration,
-                              sample_rate=outcome.sample_rate, num_peaks=outcome.num_peaks,
-                              channels=outcome.channels, format=outcome.format,
-                              waveform_detail_path=outcome.waveform_detail_path, insights=outcome.insights)
+        return analysis_result(downloaded, outcome)
 
-    async def _analyse_here(self, analyse: AnalyseRequest) -> AnalysisOutcome | None:
+    async def _analyse_here(self, analyse: AnalyseRequest, decision: DedupeDecision) -> AnalysisOutcome | None:
         """The local analysis: one attempt. A final error (damaged audio, too long a file) is the stem's; after any
         other, the analysis activity, with its retries and heartbeats, takes over."""
         try:
-            outcome: AnalysisOutcome = await run_activity(
-                AudioActivities.analyse_audio, analyse, schedule_to_close_timeout=LOCAL_ANALYSIS_LIMIT,
-                retry_policy=ONE_ATTEMPT, local=True, cancellation_type=WAITED,
-                summary=f"analyse into {analyse.num_peaks} peaks here")
+            if self._combines:
+                reported: AnalysisReported = await run_activity(
+                    SmallStemActivities.analyse_and_complete, AnalyseAndReportRequest(
+                        analyse=analyse, request=self._input.request, decision=decision, started=self._started,
+                        completion_key=idempotency_key(WebhookKind.COMPLETION),
+                        post_within_seconds=self._input.policy.local_webhook_seconds),
+                    schedule_to_close_timeout=LOCAL_ANALYSIS_LIMIT + self._local_webhook_budget + SUCCESS_RECORD_LIMIT,
+                    retry_policy=ONE_ATTEMPT, local=True, cancellation_type=WAITED,
+                    summary=f"analyse into {analyse.num_peaks} peaks here, report it")
+                outcome = reported.outcome
+                self._completion_sent, self._success_recorded = reported.completion_sent, reported.success_recorded
+            else:
+                outcome = await run_activity(
+                    AudioActivities.analyse_audio, analyse, schedule_to_close_timeout=LOCAL_ANALYSIS_LIMIT,
+                    retry_policy=ONE_ATTEMPT, local=True, cancellation_type=WAITED,
+                    summary=f"analyse into {analyse.num_peaks} peaks here")
         except StepFailedError as failed:
             if failed.failure.error_code not in (ErrorCode.PROCESSING_FAILED, ErrorCode.TIMEOUT):
                 raise
@@ -416,7 +457,7 @@ class StemIngestWorkflow:
 
     async def _send_hash_check(self, downloaded: DownloadedObject) -> None:
         policy = self._input.policy
-        await deliver_webhook(WebhookKind.HASH_CHECK, self._hash_check(downloaded),
+        await deliver_webhook(WebhookKind.HASH_CHECK, hash_check_body(self._input.request, downloaded.sha256),
                               timeout_seconds=policy.webhook_timeout_seconds,
                               retry_horizon_seconds=policy.webhook_retry_horizon_seconds,
                               local_budget=self._local_webhook_budget if self._hash_check_runs_locally else None)
@@ -428,17 +469,9 @@ class StemIngestWorkflow:
     def _completion(self, status: Literal["SUCCESS", "FAILURE"],
                     result: AnalysisResult | DuplicateDeletedResult | FailureResult,
                     started: datetime) -> CompletionPayload:
-        request = self._input.request
-        decision = self._decision
         # An analysis's SUCCESS is stamped with its recorded end, so that a retried task builds the same body.
         ended = self._analysed_at if status == "SUCCESS" and self._analysed_at else workflow.now()
-        return CompletionPayload(
-            stemId=request.stemId, userId=request.userId, trackId=request.trackId,
-            upstreamId=decision.upstream_id if decision else None, status=status, result=result,
-            timestamp=ended.isoformat(), original_filename=request.original_filename,
-            processing_time=max(0.0, round((ended - started).total_seconds(), 3)),
-            audio_wave_path=result.waveform_data_path if isinstance(result, AnalysisResult) else None,
-            stageId=request.stageId)
+        return completion_payload(self._input.request, self._decision, status, result, started, ended)
 
 
 def _ending(result: AnalysisResult | DuplicateDeletedResult | FailureResult) -> str:

@@ -42,6 +42,8 @@ activity takes over."""
 LOCAL_ANALYSIS_LIMIT = timedelta(seconds=60)
 """A small object's analysis in a workflow task: a few MB decode in a second or two, waiting for a core slot
 included; past this, the analysis activity takes over."""
+SUCCESS_RECORD_LIMIT = timedelta(seconds=10)
+"""The success record's one PUT when the local analysis makes it."""
 WAITED = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 """For steps that write: a cancelled run ends only once they stopped, so nothing is written after its end."""
 
@@ -98,8 +100,7 @@ async def deliver_webhook(kind: WebhookKind, body: dict[str, object], *, timeout
 
     `local_budget`: try it first as a local activity, for that long; then as a regular activity, so that a server
     that is down costs no timer, marker and workflow task per retry, and holds no signal or update back."""
-    info = workflow.info()
-    delivery = WebhookDelivery(kind=kind, body=body, idempotency_key=f"{info.workflow_id}:{info.run_id}:{kind.value}")
+    delivery = WebhookDelivery(kind=kind, body=body, idempotency_key=idempotency_key(kind))
     # One attempt is one POST bounded by the HTTP timeout; a lost worker is noticed soon after.
     options: dict[str, Any] = dict(start_to_close_timeout=timedelta(seconds=2 * timeout_seconds + 5),
                                    summary=f"{kind.value} webhook", retry_policy=WEBHOOK_RETRY)
@@ -125,6 +126,12 @@ async def deliver_webhook(kind: WebhookKind, body: dict[str, object], *, timeout
     elif local_budget is not None:
         options["local"] = True
     await run_activity(WebhookActivities.send_webhook, delivery, schedule_to_close_timeout=horizon, **options)
+
+
+def idempotency_key(kind: WebhookKind) -> str:
+    """The `webhook-id` of this run's webhook of `kind`: the same for every attempt, wherever it is sent from."""
+    info = workflow.info()
+    return f"{info.workflow_id}:{info.run_id}:{kind.value}"
 
 
 def attempts_within(budget: timedelta, policy: RetryPolicy) -> int:
