@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.audio import AudioActivities
 from activities.s3 import LATE_MARGIN, S3Activities, past_its_deadline, seconds_left
 from activities.webhooks import WebhookActivities
 from waveflow.contract import WebhookKind
+from waveflow.errors import WebhookRejectedError
 from waveflow.models import (
     AnalyseAndReportRequest,
     AnalysisReported,
@@ -40,13 +42,14 @@ class SmallStemActivities:
         downloaded = self._s3.download_small_and_hash(request.download)
         if downloaded is None:
             return None
-        sent = request.hash_check_for is not None and self._post(WebhookDelivery(
+        sent, refusal = self._post(WebhookDelivery(
             kind=WebhookKind.HASH_CHECK, idempotency_key=request.hash_check_key,
-            body=hash_check_body(request.hash_check_for, downloaded.sha256)), request.post_within_seconds)
+            body=hash_check_body(request.hash_check_for, downloaded.sha256)), request.post_within_seconds) \
+            if request.hash_check_for is not None else (False, None)
         if past_its_deadline():  # as in `download_small_and_hash`: the workflow downloads by activity now
             Path(downloaded.local_path).unlink(missing_ok=True)
             raise RuntimeError(f"the local download of {request.download.key!r} ended after its deadline")
-        return DownloadReported(downloaded=downloaded, hash_check_sent=sent)
+        return DownloadReported(downloaded=downloaded, hash_check_sent=sent, hash_check_refusal=refusal)
 
     @activity.defn(name="analyse_small_and_complete")
     def analyse_and_complete(self, request: AnalyseAndReportRequest) -> AnalysisReported:
@@ -57,21 +60,30 @@ class SmallStemActivities:
         result = analysis_result(analyse.downloaded, outcome)
         body = completion_payload(request.request, request.decision, "SUCCESS", result, request.started,
                                   outcome.finished_at).model_dump(mode="json")
-        sent = self._post(WebhookDelivery(kind=WebhookKind.COMPLETION, idempotency_key=request.completion_key,
-                                          body=body), request.post_within_seconds)
+        sent, refusal = self._post(WebhookDelivery(kind=WebhookKind.COMPLETION,
+                                                   idempotency_key=request.completion_key, body=body),
+                                   request.post_within_seconds)
         info = activity.info()
         recorded = sent and seconds_left() > RECORD_NEEDS_SECONDS and _done(
             "the success record", lambda: self._s3.record_success(SuccessRecord(
                 stemId=request.request.stemId, workflow_id=info.workflow_id or "", run_id=info.workflow_run_id or "",
                 filepath=request.request.filepath, audio_hash=analyse.expected_sha256, outcome="analysed",
                 completed_at=datetime.now(UTC))))
-        return AnalysisReported(outcome=outcome, completion_sent=sent, success_recorded=recorded)
+        return AnalysisReported(outcome=outcome, completion_sent=sent, completion_refusal=refusal,
+                                success_recorded=recorded)
 
-    def _post(self, delivery: WebhookDelivery, within_seconds: float) -> bool:
+    def _post(self, delivery: WebhookDelivery, within_seconds: float) -> tuple[bool, str | None]:
+        """Whether it was delivered and, when the server refused it for good, its refusal."""
         if seconds_left() < within_seconds + LATE_MARGIN.total_seconds():
-            return False
-        return _done(f"the {delivery.kind.value} webhook",
-                     lambda: self._webhooks.post(delivery, within_seconds=within_seconds))
+            return False, None
+        try:
+            self._webhooks.post(delivery, within_seconds=within_seconds)
+        except Exception as error:
+            if isinstance(error, ApplicationError) and error.type == WebhookRejectedError.code:
+                return False, error.message
+            activity.logger.info("the %s webhook is left to a step of its own: %s", delivery.kind.value, error)
+            return False, None
+        return True, None
 
 
 def _done(what: str, step: Callable[[], object]) -> bool:

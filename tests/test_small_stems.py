@@ -82,7 +82,7 @@ def test_a_hash_check_the_server_did_not_take_is_reported_unsent_and_the_downloa
     stack.put(STEM.filepath, encode(sine(0.5)))
     stack.standin.fail_next(HASH_CHECK, 503)
     reported = download_and_report(stack, TempArea(tmp_path / "temp"))
-    assert not reported.hash_check_sent
+    assert not reported.hash_check_sent and reported.hash_check_refusal is None, "a 503 is retried, apart"
     assert Path(reported.downloaded.local_path).is_file()
     assert stack.standin.accepted(HASH_CHECK) == []
 
@@ -114,3 +114,12 @@ def test_a_completion_the_server_did_not_take_leaves_the_success_unrecorded(stac
     assert (reported.completion_sent, reported.success_recorded) == (False, False)
     assert success_records(stack).succeeded_at(STEM.stemId) is None
     assert "waveforms/small.json" in stack.object_keys()
+
+
+def test_a_hash_check_the_server_refused_for_good_is_reported_with_its_refusal(stack: Stack, tmp_path: Path) -> None:
+    stack.put(STEM.filepath, encode(sine(0.5)))
+    stack.standin.fail_next(HASH_CHECK, 400)
+    reported = download_and_report(stack, TempArea(tmp_path / "temp"))
+    assert not reported.hash_check_sent
+    assert reported.hash_check_refusal is not None
+    assert reported.hash_check_refusal.startswith("the server rejected the hash-check webhook with HTTP 400")

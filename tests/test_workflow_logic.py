@@ -145,10 +145,12 @@ class FakeSteps:
         downloaded = await self.download_small_and_hash(request.download)
         if downloaded is None:
             return None
-        sent = request.hash_check_for is not None and await self._sent(WebhookDelivery(
+        if request.hash_check_for is None:
+            return DownloadReported(downloaded=downloaded, hash_check_sent=False)
+        sent, refusal = await self._sent(WebhookDelivery(
             kind=WebhookKind.HASH_CHECK, idempotency_key=request.hash_check_key,
             body=hash_check_body(request.hash_check_for, downloaded.sha256)))
-        return DownloadReported(downloaded=downloaded, hash_check_sent=sent)
+        return DownloadReported(downloaded=downloaded, hash_check_sent=sent, hash_check_refusal=refusal)
 
     @activity.defn(name="analyse_small_and_complete")
     async def analyse_and_complete(self, request: AnalyseAndReportRequest) -> AnalysisReported:
@@ -157,20 +159,23 @@ class FakeSteps:
         completion = completion_payload(request.request, request.decision, "SUCCESS",
                                         analysis_result(request.analyse.downloaded, outcome), request.started,
                                         outcome.finished_at)
-        sent = await self._sent(WebhookDelivery(kind=WebhookKind.COMPLETION, idempotency_key=request.completion_key,
-                                                body=completion.model_dump(mode="json")))
+        sent, refusal = await self._sent(WebhookDelivery(
+            kind=WebhookKind.COMPLETION, idempotency_key=request.completion_key,
+            body=completion.model_dump(mode="json")))
         if sent:
             self.calls.append(f"record analysed of {request.request.stemId}")
-        return AnalysisReported(outcome=outcome, completion_sent=sent, success_recorded=sent)
+        return AnalysisReported(outcome=outcome, completion_sent=sent, completion_refusal=refusal,
+                                success_recorded=sent)
 
-    async def _sent(self, delivery: WebhookDelivery) -> bool:
+    async def _sent(self, delivery: WebhookDelivery) -> tuple[bool, str | None]:
+        """As the real combined steps report a POST: delivered, or refused for good (and why), or neither."""
         if self.combined_posts_fail:
-            return False
+            return False, None
         try:
             await self.send_webhook(delivery)
-        except ApplicationError:
-            return False
-        return True
+        except ApplicationError as error:
+            return False, error.message if error.type == "webhook_rejected" else None
+        return True, None
 
     @activity.defn(name="ClaimMixHost")
     async def claim_host(self) -> str:
@@ -380,6 +385,8 @@ async def test_a_rejected_completion_ends_the_stem_failed_with_the_rejection(fle
         await handle.result()
     assert failed.value.cause.type == "webhook_rejected"  # type: ignore[union-attr]
     assert (await handle.query(StemIngestWorkflow.status)).phase == "failed"
+    assert len(fleet.steps.bodies(WebhookKind.COMPLETION)) == 1, "a refusal is final: the body is not sent again"
+    assert not any(call.startswith("record") for call in fleet.steps.calls)
 
 
 async def test_a_cancel_during_the_analysis_reports_cancelled_once_the_analysis_stopped(fleet: Fleet) -> None:

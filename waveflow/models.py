@@ -169,6 +169,8 @@ class DownloadReported(BaseModel):
     downloaded: DownloadedObject
     hash_check_sent: bool
     """False: it was not sent, or not answered 2xx; the workflow delivers it as its own step."""
+    hash_check_refusal: str | None = None
+    """The server's final refusal of it (a 4xx that is not retried): the stem ends with it, as after its own step."""
 
 
 class AnalyseAndReportRequest(BaseModel):
@@ -187,6 +189,8 @@ class AnalysisReported(BaseModel):
     outcome: AnalysisOutcome
     completion_sent: bool
     """False: it was not sent, or not answered 2xx; the workflow delivers it as its own step."""
+    completion_refusal: str | None = None
+    """The server's final refusal of it: the run ends failed with it, as after its own step."""
     success_recorded: bool
     """False: not recorded (or not tried, the completion unsent); the workflow records it as its own step."""
 

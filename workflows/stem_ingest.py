@@ -66,7 +66,6 @@ with workflow.unsafe.imports_passed_through():
         LOCAL_DOWNLOAD_LIMIT,
         ONE_ATTEMPT,
         SHORT_STEP,
-        SUCCESS_RECORD_LIMIT,
         WAITED,
         StepFailedError,
         deliver_outcome,
@@ -220,6 +219,8 @@ class StemIngestWorkflow:
         self._hash_check_runs_locally = self._lean or workflow.patched(HASH_CHECK_RUNS_LOCALLY)
         self._download_removed = False
         self._hash_check_sent = self._completion_sent = self._success_recorded = False
+        self._hash_check_refusal: str | None = None
+        self._completion_refusal: str | None = None
         started = self._started = workflow.now()
         downloaded: DownloadedObject | None = None
         self._enter(Phase.DOWNLOADING)
@@ -253,7 +254,7 @@ class StemIngestWorkflow:
                                   local_budget=self._local_webhook_budget
                                   if self._lean and not failure and self._analysed_at else None,
                                   on_refused=(lambda: self._continue_if_asked(failure, delivered=False))
-                                  if failure else None)
+                                  if failure else None, refusal=self._completion_refusal)
         stem_completed(completion.status, _ending(completion.result), completion.processing_time)
         if isinstance(completion.result, AnalysisResult | DuplicateDeletedResult):
             if (self._lean or workflow.patched(RECORDS_SUCCESS)) and not self._success_recorded:
@@ -317,9 +318,8 @@ class StemIngestWorkflow:
         download = DownloadRequest(stem_id=request.stemId, key=request.filepath,
                                    max_size_bytes=policy.max_file_size_bytes,
                                    local_max_bytes=policy.local_download_max_bytes)
-        here = self._downloads_here and policy.local_download_max_bytes > 0
-        downloaded = (await self._download_and_report_here(download) if self._combines
-                      else await self._download_here(download)) if here else None
+        downloaded = await self._download_here(download) \
+            if self._downloads_here and policy.local_download_max_bytes > 0 else None
         if downloaded is None:
             downloaded = await run_activity(
                 S3Activities.download_and_hash, download, heartbeat_timeout=DOWNLOAD_HEARTBEAT,
@@ -330,8 +330,21 @@ class StemIngestWorkflow:
 
     async def _download_here(self, download: DownloadRequest) -> DownloadedObject | None:
         """The local download: one attempt. A final error (a missing object, a refused read, too large a file) is
-        the stem's; after any other, the download activity, with its retries and heartbeats, takes over."""
+        the stem's; after any other, the download activity, with its retries and heartbeats, takes over. Under
+        `COMBINED_STEPS` it also sends the hash-check, when this run sends one."""
         try:
+            if self._combines:
+                reported: DownloadReported | None = await run_activity(
+                    SmallStemActivities.download_and_send_hash_check, DownloadAndReportRequest(
+                        download=download, hash_check_for=self._input.request if self._input.send_hash_check else None,
+                        hash_check_key=idempotency_key(WebhookKind.HASH_CHECK),
+                        post_within_seconds=self._input.policy.local_webhook_seconds),
+                    schedule_to_close_timeout=LOCAL_DOWNLOAD_LIMIT,
+                    retry_policy=ONE_ATTEMPT, local=True, summary=f"download and hash {download.key} here, report it")
+                if reported is None:
+                    return None
+                self._hash_check_sent, self._hash_check_refusal = reported.hash_check_sent, reported.hash_check_refusal
+                return reported.downloaded
             downloaded: DownloadedObject | None = await run_activity(
                 S3Activities.download_small_and_hash, download, schedule_to_close_timeout=LOCAL_DOWNLOAD_LIMIT,
                 retry_policy=ONE_ATTEMPT, local=True, summary=f"download and hash {download.key} here")
@@ -341,27 +354,6 @@ class StemIngestWorkflow:
             workflow.logger.info("the local download failed (%s); downloading by activity", failed.failure.error)
             return None
         return downloaded
-
-    async def _download_and_report_here(self, download: DownloadRequest) -> DownloadedObject | None:
-        """`_download_here` that also sends the hash-check, when this run sends one."""
-        policy = self._input.policy
-        try:
-            reported: DownloadReported | None = await run_activity(
-                SmallStemActivities.download_and_send_hash_check, DownloadAndReportRequest(
-                    download=download, hash_check_for=self._input.request if self._input.send_hash_check else None,
-                    hash_check_key=idempotency_key(WebhookKind.HASH_CHECK),
-                    post_within_seconds=policy.local_webhook_seconds),
-                schedule_to_close_timeout=LOCAL_DOWNLOAD_LIMIT + self._local_webhook_budget,
-                retry_policy=ONE_ATTEMPT, local=True, summary=f"download and hash {download.key} here, report it")
-        except StepFailedError as failed:
-            if failed.failure.error_code not in (ErrorCode.PROCESSING_FAILED, ErrorCode.TIMEOUT):
-                raise
-            workflow.logger.info("the local download failed (%s); downloading by activity", failed.failure.error)
-            return None
-        if reported is None:
-            return None
-        self._hash_check_sent = reported.hash_check_sent
-        return reported.downloaded
 
     async def _await_decision(self) -> DedupeDecision:
         self._enter(Phase.AWAITING_DECISION)
@@ -436,11 +428,12 @@ class StemIngestWorkflow:
                         analyse=analyse, request=self._input.request, decision=decision, started=self._started,
                         completion_key=idempotency_key(WebhookKind.COMPLETION),
                         post_within_seconds=self._input.policy.local_webhook_seconds),
-                    schedule_to_close_timeout=LOCAL_ANALYSIS_LIMIT + self._local_webhook_budget + SUCCESS_RECORD_LIMIT,
+                    schedule_to_close_timeout=LOCAL_ANALYSIS_LIMIT,
                     retry_policy=ONE_ATTEMPT, local=True, cancellation_type=WAITED,
                     summary=f"analyse into {analyse.num_peaks} peaks here, report it")
                 outcome = reported.outcome
                 self._completion_sent, self._success_recorded = reported.completion_sent, reported.success_recorded
+                self._completion_refusal = reported.completion_refusal
             else:
                 outcome = await run_activity(
                     AudioActivities.analyse_audio, analyse, schedule_to_close_timeout=LOCAL_ANALYSIS_LIMIT,
@@ -456,6 +449,8 @@ class StemIngestWorkflow:
         return outcome
 
     async def _send_hash_check(self, downloaded: DownloadedObject) -> None:
+        if self._hash_check_refusal is not None:
+            raise StepFailedError(FailureResult(error=self._hash_check_refusal, error_code=ErrorCode.WEBHOOK_REJECTED))
         policy = self._input.policy
         await deliver_webhook(WebhookKind.HASH_CHECK, hash_check_body(self._input.request, downloaded.sha256),
                               timeout_seconds=policy.webhook_timeout_seconds,

@@ -42,8 +42,6 @@ activity takes over."""
 LOCAL_ANALYSIS_LIMIT = timedelta(seconds=60)
 """A small object's analysis in a workflow task: a few MB decode in a second or two, waiting for a core slot
 included; past this, the analysis activity takes over."""
-SUCCESS_RECORD_LIMIT = timedelta(seconds=10)
-"""The success record's one PUT when the local analysis makes it."""
 WAITED = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 """For steps that write: a cancelled run ends only once they stopped, so nothing is written after its end."""
 
@@ -161,15 +159,18 @@ class RunStatus(Protocol):
 async def deliver_outcome(kind: WebhookKind, body: dict[str, object], policy: WebhookPolicy, status: RunStatus,
                           failed_phase: Any, *, search_attributes: bool = False,
                           local_budget: timedelta | None = None,
-                          on_refused: Callable[[], None] | None = None) -> None:
+                          on_refused: Callable[[], None] | None = None, refusal: str | None = None) -> None:
     """The webhook that says how a run ended. It is sent even when the run is cancelled while sending it (the
     work is over either way: the server must still hear how it ended); when it cannot be delivered, the run
     ends Failed with the delivery's failure, unless `on_refused` ends it another way (continues it as new).
-    `local_budget` as for `deliver_webhook`."""
+    `local_budget` as for `deliver_webhook`. `refusal`: the server's final refusal of this body, met by the step
+    that sent it with its work: the run ends as after a refusal of its own."""
     options: dict[str, Any] = dict(timeout_seconds=policy.webhook_timeout_seconds,
                                    retry_horizon_seconds=policy.webhook_retry_horizon_seconds,
                                    local_budget=local_budget)
     try:
+        if refusal is not None:
+            raise StepFailedError(FailureResult(error=refusal, error_code=ErrorCode.WEBHOOK_REJECTED))
         try:
             await deliver_webhook(kind, body, **options)
         except asyncio.CancelledError:
