@@ -1,10 +1,9 @@
 """A small stem's steps in two local activities: its download sends the hash-check, its analysis sends the completion
 and records the success. Each added step is tried once, within what is left of the attempt's deadline; the result
-says whether it was done, and the workflow runs as a step of its own, with its retries, what was not."""
+says whether it was done, and the workflow runs what was not as a step of its own, with its retries."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,14 +62,8 @@ class SmallStemActivities:
         sent, refusal = self._post(WebhookDelivery(kind=WebhookKind.COMPLETION,
                                                    idempotency_key=request.completion_key, body=body),
                                    request.post_within_seconds)
-        info = activity.info()
-        recorded = sent and seconds_left() > RECORD_NEEDS_SECONDS and _done(
-            "the success record", lambda: self._s3.record_success(SuccessRecord(
-                stemId=request.request.stemId, workflow_id=info.workflow_id or "", run_id=info.workflow_run_id or "",
-                filepath=request.request.filepath, audio_hash=analyse.expected_sha256, outcome="analysed",
-                completed_at=datetime.now(UTC))))
         return AnalysisReported(outcome=outcome, completion_sent=sent, completion_refusal=refusal,
-                                success_recorded=recorded)
+                                success_recorded=sent and self._record_success(request))
 
     def _post(self, delivery: WebhookDelivery, within_seconds: float) -> tuple[bool, str | None]:
         """Whether it was delivered and, when the server refused it for good, its refusal."""
@@ -85,11 +78,16 @@ class SmallStemActivities:
             return False, None
         return True, None
 
-
-def _done(what: str, step: Callable[[], object]) -> bool:
-    try:
-        step()
-    except Exception as error:
-        activity.logger.info("%s is left to a step of its own: %s", what, error)
-        return False
-    return True
+    def _record_success(self, request: AnalyseAndReportRequest) -> bool:
+        if seconds_left() < RECORD_NEEDS_SECONDS:
+            return False
+        info = activity.info()
+        try:
+            self._s3.record_success(SuccessRecord(
+                stemId=request.request.stemId, workflow_id=info.workflow_id or "", run_id=info.workflow_run_id or "",
+                filepath=request.request.filepath, audio_hash=request.analyse.expected_sha256, outcome="analysed",
+                completed_at=datetime.now(UTC)))
+        except Exception as error:
+            activity.logger.info("the success record is left to a step of its own: %s", error)
+            return False
+        return True
