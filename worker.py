@@ -42,6 +42,7 @@ from activities.small_stems import SmallStemActivities
 from activities.temp import TempActivities
 from activities.webhooks import WebhookActivities, webhook_connections
 from metrics import temp_disk_gauges, worker_runtime
+from payload_visits import skip_idle_payload_walks
 from temporal_client import (
     NamespaceNotReadyError,
     check_reachable,
@@ -99,6 +100,7 @@ WORKFLOWS: tuple[type, ...] = (StemIngestWorkflow, CleanupTempFilesWorkflow, Hea
 async def running_workers(client: Client, settings: Settings,
                           workflows: Sequence[type] = WORKFLOWS) -> AsyncIterator[list[Worker]]:
     """Both of this host's workers, polling until the block exits; then a graceful shutdown."""
+    skip_idle_payload_walks()
     temp_area = TempArea(settings.temp_dir, settings.temp_budget_bytes, settings.temp_admission_wait_seconds)
     temp_area.ensure()
     swept = temp_area.sweep()
