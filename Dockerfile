@@ -13,7 +13,7 @@ COPY pyproject.toml README.md ./
 COPY waveflow ./waveflow
 COPY workflows ./workflows
 COPY activities ./activities
-COPY worker.py sqs_bridge.py temporal_client.py metrics.py rerun_failed.py ./
+COPY worker.py sqs_bridge.py temporal_client.py payload_visits.py metrics.py rerun_failed.py ./
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # hadolint ignore=DL3006

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,17 @@ def test_dockerignore_lets_in_only_what_the_dockerfile_copies() -> None:
     copied = {source.rstrip("/") for line in (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
               if line.startswith("COPY ") and "--from=" not in line for source in line.split()[1:-1]}
     assert copied == allowed
+
+
+def test_the_image_and_the_package_carry_every_top_level_module() -> None:
+    """A module beside worker.py that the image or the wheel leaves out stops the worker at its first import."""
+    modules = {path.stem for path in ROOT.glob("*.py")}
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    copied = {source.removesuffix(".py") for line in dockerfile.splitlines()
+              if line.startswith("COPY ") and "--from=" not in line for source in line.split()[1:-1]}
+    packaged = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "py-modules"])
+    assert modules <= copied and modules == packaged, (modules - copied, modules ^ packaged)
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
