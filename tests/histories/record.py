@@ -375,6 +375,10 @@ async def save_runs(client: Client, stack: Stack, name: str, workflow_id: str, f
     return written
 
 
+SCENARIO_TIMEOUT = 300.0
+"""Seconds for one scenario: the longest waits out a host's pick-up timeout, about two minutes."""
+
+
 async def main(arguments: list[str]) -> None:
     folder = SEARCH_ATTRIBUTES_DIR if "--search-attributes" in arguments else HERE
     names = [argument for argument in arguments if argument != "--search-attributes"]
@@ -389,7 +393,8 @@ async def main(arguments: list[str]) -> None:
             os.environ["TEMPORAL_ADDRESS"], os.environ["TEMPORAL_NAMESPACE"] = server.address, "default"
             client = await connect()
             for name in names or list(SCENARIOS):
-                for path in await record(client, aws, work_dir, name, folder):
+                # A scenario whose run ends otherwise than it expects would wait for ever; this stops the servers.
+                for path in await asyncio.wait_for(record(client, aws, work_dir, name, folder), SCENARIO_TIMEOUT):
                     print(f"recorded {path.relative_to(HERE.parent.parent)}", flush=True)
         finally:
             aws.stop()
