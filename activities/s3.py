@@ -1,4 +1,5 @@
-"""S3 I/O: stream an object to the temp area while hashing it, upload waveforms, delete a named duplicate."""
+"""S3 I/O: stream an object to the temp area while hashing it, upload waveforms, delete a named duplicate. Small
+objects go through obstore (`S3Objects`), everything else through boto3."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from temporalio import activity
 from activities.aws_access import denied_as, error_code, is_access_denied, s3_arn
 from activities.errors import as_application_errors
 from activities.heartbeats import ProgressBeat, heartbeat_while
+from activities.s3_objects import OpenedObject, S3Objects
 from metrics import count
 from waveflow.audio.waveform import Waveform, waveform_document
 from waveflow.deletion import check_duplicate_delete
@@ -44,6 +46,7 @@ class S3Activities:
         self._s3 = s3
         self._temp = temp_area
         self._bucket = settings.s3_bucket_name
+        self._objects = S3Objects(s3, self._bucket)
         self._success_records = SuccessRecords(s3, settings.s3_bucket_name, settings.s3_success_record_prefix)
 
     def _arn(self, key: str | None = None) -> str:
@@ -63,8 +66,8 @@ class S3Activities:
             return AccessDeniedError("s3:GetObject", self._arn(key))
         return ObjectMissingError(f"the file {key!r} does not exist in S3")
 
-    def _open(self, key: str, max_size_bytes: int) -> dict[str, Any]:
-        """The GET, answered up to its headers: too large an object is refused before any of its body is read."""
+    def _open(self, key: str, max_size_bytes: int) -> OpenedObject:
+        """boto3's GET, answered up to its headers: too large an object is refused before any of its body is read."""
         try:
             with heartbeat_while({"phase": "get", "key": key}):
                 response: dict[str, Any] = self._s3.get_object(Bucket=self._bucket, Key=key)
@@ -79,49 +82,48 @@ class S3Activities:
         size = int(response["ContentLength"])
         if size > max_size_bytes:
             response["Body"].close()
-            raise FileTooLargeError(
-                f"the file is {size / 1048576:.1f} MB, more than the {max_size_bytes / 1048576:.0f} MB limit"
-            )
-        return response
+            raise _too_large(size, max_size_bytes)
+        return OpenedObject(size=size, etag=str(response["ETag"]), version_id=response.get("VersionId"),
+                            chunks=response["Body"].iter_chunks(CHUNK_BYTES), close=response["Body"].close)
 
     def fetch(self, stem_id: str, key: str, max_size_bytes: int) -> DownloadedObject:
         """One GET, hashed as it streams to disk; its own headers give the size, ETag and version. The size is
         reserved in the temp budget before the first byte is written."""
         return self._stream_to_disk(stem_id, key, max_size_bytes, self._open(key, max_size_bytes))
 
-    def _stream_to_disk(self, stem_id: str, key: str, max_size_bytes: int, response: dict[str, Any],
+    def _stream_to_disk(self, stem_id: str, key: str, max_size_bytes: int, opened: OpenedObject,
                         wait_for_room: bool = True) -> DownloadedObject:
-        size = int(response["ContentLength"])
+        size = opened.size
         path = self._temp.new_path(stem_id, "audio")
         beat = ProgressBeat()
         waited: list[float] = []
 
         def waiting(seconds: float) -> None:
             if not waited:  # S3 would drop a connection left idle while the budget is full
-                response["Body"].close()
+                opened.close()
             waited.append(seconds)
             beat.waiting_for_disk(seconds)
 
         try:
             with self._temp.reserve(stem_id, size, [path], f"the download of {key!r}", waiting, wait=wait_for_room):
                 if waited:
-                    response = self._open(key, max_size_bytes)
-                    if int(response["ContentLength"]) != size:
+                    opened = self._open(key, max_size_bytes)
+                    if opened.size != size:
                         raise RuntimeError(f"{key!r} changed size while its download waited for temp disk; "
                                            "fetching it again")
                 with no_space_is_retryable(path), path.open("wb") as output:
-                    sha256, written = copy_and_hash(response["Body"].iter_chunks(CHUNK_BYTES), output,
+                    sha256, written = copy_and_hash(opened.chunks, output,
                                                     lambda done: beat({"bytes_downloaded": done, "bytes_total": size}))
         except BaseException:
-            response["Body"].close()
+            opened.close()
             path.unlink(missing_ok=True)
             raise
         if written != size:
             path.unlink(missing_ok=True)
             raise RuntimeError(f"S3 sent {written} bytes of {key!r}, expected {size}; fetching it again")
         count("waveflow_bytes_hashed", written, "Bytes downloaded from S3 and hashed")
-        return DownloadedObject(local_path=str(path), sha256=sha256, size=size, etag=str(response["ETag"]),
-                                version_id=response.get("VersionId"), host_task_queue=self._settings.host_task_queue)
+        return DownloadedObject(local_path=str(path), sha256=sha256, size=size, etag=opened.etag,
+                                version_id=opened.version_id, host_task_queue=self._settings.host_task_queue)
 
     @activity.defn(name="download_and_hash")
     def download_and_hash(self, request: DownloadRequest) -> DownloadedObject:
@@ -131,15 +133,24 @@ class S3Activities:
     @activity.defn(name="download_small_and_hash")
     def download_small_and_hash(self, request: DownloadRequest) -> DownloadedObject | None:
         """As a local activity: `download_and_hash` for an object of at most `request.local_max_bytes` that the
-        temp budget has room for now; None, with the GET closed after its headers, for any other."""
+        temp budget has room for now, through obstore; None, with the GET closed after its headers, for any other, and
+        for a GET obstore could not make: the activity's GET through boto3 then names what went wrong."""
         with as_application_errors():
-            response = self._open(request.key, request.max_size_bytes)
-            size = int(response["ContentLength"])
-            if size > request.local_max_bytes:
-                response["Body"].close()
+            try:
+                with heartbeat_while({"phase": "get", "key": request.key}):
+                    opened = self._objects.get(request.key, CHUNK_BYTES)
+            except Exception as error:  # whatever it was, the activity's GET meets it again
+                activity.logger.info("small GET of %s failed (%s); downloading it by activity", request.key,
+                                     str(error).partition("\n")[0])
+                return None
+            if opened.size > request.max_size_bytes:
+                opened.close()
+                raise _too_large(opened.size, request.max_size_bytes)
+            if opened.size > request.local_max_bytes:
+                opened.close()
                 return None
             try:
-                downloaded = self._stream_to_disk(request.stem_id, request.key, request.max_size_bytes, response,
+                downloaded = self._stream_to_disk(request.stem_id, request.key, request.max_size_bytes, opened,
                                                   wait_for_room=False)
             except TempSpaceError:
                 return None
@@ -176,22 +187,20 @@ class S3Activities:
     def upload_json(self, document: dict[str, object], key: str) -> None:
         """A waveform document is bounded (at most 2 * num_peaks pixels): encoded in one call, sent from memory.
         orjson: the standard library's encoder took 2.5 ms for 4,000 peaks, orjson 0.13 ms (the same JSON values)."""
-        body = orjson.dumps(document)
-        with heartbeat_while({"phase": "uploading", "key": key}), denied_as("s3:PutObject", self._arn(key)):
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
+        with heartbeat_while({"phase": "uploading", "key": key}):
+            self._objects.put(key, orjson.dumps(document), "application/json")
 
     def upload_file(self, path: Path, key: str, content_type: str) -> None:
-        with (path.open("rb") as body, heartbeat_while({"phase": "uploading", "key": key}),
-              denied_as("s3:PutObject", self._arn(key))):
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
+        with heartbeat_while({"phase": "uploading", "key": key}):
+            self._objects.put(key, path, content_type)
 
     @activity.defn(name="record_success")
     def record_success(self, record: SuccessRecord) -> None:
         if not self._success_records.enabled:
             return
-        key = self._success_records.key(record.stemId)
-        with as_application_errors(), denied_as("s3:PutObject", self._arn(key)):
-            self._success_records.record(record)
+        with as_application_errors():
+            self._objects.put(self._success_records.key(record.stemId), record.model_dump_json().encode(),
+                              "application/json")
 
     @activity.defn(name="delete_duplicate")
     def delete_duplicate(self, request: DeleteRequest) -> None:
@@ -228,6 +237,11 @@ class S3Activities:
                     raise
                 raise DeleteRefusedError(f"delete refused: {request.stem_key!r} was replaced while WaveFlow was "
                                          f"deleting it (its ETag is no longer {request.etag})") from None
+
+
+def _too_large(size: int, max_size_bytes: int) -> FileTooLargeError:
+    return FileTooLargeError(f"the file is {size / 1048576:.1f} MB, more than the {max_size_bytes / 1048576:.0f} MB "
+                             "limit")
 
 
 def seconds_left() -> float:

@@ -39,10 +39,6 @@ class SuccessRecords:
     def key(self, stem_id: str) -> str:
         return f"{self._prefix}{stem_id}.json"
 
-    def record(self, record: SuccessRecord) -> None:
-        self._s3.put_object(Bucket=self._bucket, Key=self.key(record.stemId), Body=record.model_dump_json().encode(),
-                            ContentType="application/json")
-
     def succeeded_at(self, stem_id: str) -> datetime | None:
         """When the stem's success was recorded; None when it never was. One HEAD."""
         try:
