@@ -87,8 +87,10 @@ class ProportionalBuckets(BucketReducer):
         if last_bucket == first_bucket:
             return np.empty(0, dtype=np.int64)
         buckets = np.arange(first_bucket + 1, last_bucket + 1, dtype=np.int64)
-        starts = -(-buckets * self.total_frames // self.count)  # ceil(i * N / count)
-        return np.unique(starts[(starts > first) & (starts < end)])
+        # ceil(i * N / count): ascending, and repeated where there are more buckets than frames.
+        starts = -(-buckets * self.total_frames // self.count)
+        starts = starts[(starts > first) & (starts < end)]
+        return starts[np.concatenate(([True], starts[1:] != starts[:-1]))] if len(starts) else starts
 
 
 class BoundedPixels(FixedWidthBuckets):
