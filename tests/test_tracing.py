@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -32,10 +32,12 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from devstack.processes import LOOPBACK, LoopbackHttpServer, spawn, stop_process
+from temporal_client import connect
 from tests.audio_samples import encode, sine
-from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, webhooks
+from tests.conftest import COMPLETION, HASH_CHECK, Stack, hash_request, services_running, webhooks
 from waveflow.tracing import configure_tracing, exporters_from
 
 
@@ -58,15 +60,25 @@ def trace_parent_ids(traceparent: str) -> tuple[int, int]:
     return int(trace_id, 16), int(span_id, 16)
 
 
-async def test_one_connected_trace_per_stem(spans: InMemorySpanExporter, services: Stack, client: Client) -> None:
+@pytest.fixture
+async def traced(spans: InMemorySpanExporter, stack: Stack) -> AsyncIterator[Client]:
+    """Worker and bridge in this process on a client connected once tracing is on: one connected before has no
+    tracing interceptor."""
+    client = await connect()
+    assert [type(interceptor) for interceptor in client.config()["interceptors"]] == [TracingInterceptor]
+    async with services_running(client, stack.settings):
+        yield client
+
+
+async def test_one_connected_trace_per_stem(spans: InMemorySpanExporter, stack: Stack, traced: Client) -> None:
     stems = {"traced-a": sine(0.3, frequency=220), "traced-b": sine(0.4, frequency=330)}
     for stem_id, audio in stems.items():
-        services.put(f"uploads/{stem_id}.wav", encode(audio))
-        services.send(hash_request(stem_id, f"uploads/{stem_id}.wav"))
-    completions = await webhooks(services, COMPLETION, count=2)
+        stack.put(f"uploads/{stem_id}.wav", encode(audio))
+        stack.send(hash_request(stem_id, f"uploads/{stem_id}.wav"))
+    completions = await webhooks(stack, COMPLETION, count=2)
     for stem_id in stems:  # the activities' spans end before the workflow does
-        await client.get_workflow_handle(f"stem-{stem_id}").result()
-    hash_checks = services.standin.accepted(HASH_CHECK)
+        await traced.get_workflow_handle(f"stem-{stem_id}").result()
+    hash_checks = stack.standin.accepted(HASH_CHECK)
     finished: list[ReadableSpan] = list(spans.get_finished_spans())
 
     trace_of_stem: dict[str, int] = {}
@@ -277,3 +289,17 @@ def test_the_sampler_is_the_standard_variables(environ: dict[str, str], sampler:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                           env={"PATH": os.environ["PATH"], "OTEL_TRACES_EXPORTER": "console", **environ})
     assert done.stdout.strip().startswith(sampler), done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(("environ", "interceptors"), [
+    ({}, "[]"),
+    ({"OTEL_TRACES_EXPORTER": "none"}, "[]"),
+    ({"OTEL_TRACES_EXPORTER": "console"}, "['TracingInterceptor']"),
+])
+def test_the_tracing_interceptor_is_only_where_tracing_is_on(environ: dict[str, str], interceptors: str) -> None:
+    """In a process of its own, as the worker and the bridge configure it before they connect."""
+    probe = ("from waveflow.tracing import configure_tracing; from temporal_client import interceptors; "
+             "configure_tracing('probe'); print([type(interceptor).__name__ for interceptor in interceptors()])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ["PATH"], **environ})
+    assert done.stdout.strip() == interceptors, done.stderr[-2000:]

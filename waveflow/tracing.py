@@ -9,8 +9,9 @@ and timeout; the SDK reads the sampler (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMP
 (`OTEL_BSP_*`). The service name is `OTEL_SERVICE_NAME`, by default the process's role; `OTEL_RESOURCE_ATTRIBUTES`
 adds to the resource. A value WaveFlow cannot follow stops the process at start with one line naming it.
 
-Beside the spans the Temporal interceptor makes (workflow, activities), every S3 and SQS call (botocore) and every
-webhook POST (urllib3) and health probe (httpx) is a span of its own.
+Beside the spans the Temporal interceptor makes (workflow, activities), every S3 and SQS call (botocore, and the
+small objects' GETs and PUTs through obstore) and every webhook POST (urllib3) and health probe (httpx) is a span
+of its own. With tracing off, the Temporal interceptor is left out too (`tracing_on`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def _otlp_exporter(environ: Mapping[str, str]) -> SpanExporter:
         return PROTOCOLS[protocol]()
     except Exception as error:  # the exporter's own reading of OTEL_EXPORTER_OTLP_* (compression, certificates)
         raise TracingConfigError(f"OTLP exporter: {error}") from error
+
+
+def tracing_on() -> bool:
+    """Whether this process records spans: `configure_tracing` found an exporter (or a test installed a provider)."""
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
 
 
 def configure_tracing(default_service_name: str) -> None:
