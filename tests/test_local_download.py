@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.heartbeats import BEAT_EVERY_SECONDS, ProgressBeat, heartbeat_while
@@ -48,6 +49,24 @@ def test_a_larger_object_is_left_to_the_activity_with_nothing_written(stack: Sta
     stack.put("uploads/larger.wav", audio)
     temp = TempArea(tmp_path / "temp")
     assert download(stack, temp, "uploads/larger.wav", len(audio) - 1) is None
+    assert temp.stem_ids() == set()
+
+
+def test_a_missing_object_is_left_to_the_activity_whose_get_names_it(stack: Stack, tmp_path: Path) -> None:
+    temp = TempArea(tmp_path / "temp")
+    assert download(stack, temp, "uploads/absent.wav", MB) is None
+    assert temp.stem_ids() == set()
+
+
+def test_an_object_over_the_size_limit_is_refused_before_its_body_is_read(stack: Stack, tmp_path: Path) -> None:
+    audio = encode(sine(0.5))
+    stack.put("uploads/over.wav", audio)
+    temp = TempArea(tmp_path / "temp")
+    request = DownloadRequest(stem_id="over", key="uploads/over.wav", max_size_bytes=len(audio) - 1,
+                              local_max_bytes=MB)
+    with pytest.raises(ApplicationError) as raised:
+        local_environment().run(S3Activities(stack.settings, stack.aws.s3(), temp).download_small_and_hash, request)
+    assert raised.value.type == "file_too_large" and raised.value.non_retryable
     assert temp.stem_ids() == set()
 
 
