@@ -15,7 +15,7 @@ from temporalio import activity
 from activities.aws_access import denied_as, error_code, is_access_denied, s3_arn
 from activities.errors import as_application_errors
 from activities.heartbeats import ProgressBeat, heartbeat_while
-from activities.s3_objects import OpenedObject, S3Objects
+from activities.s3_objects import SMALL_OBJECT_BYTES, OpenedObject, S3Objects
 from metrics import count
 from waveflow.audio.waveform import Waveform, waveform_document
 from waveflow.deletion import check_duplicate_delete
@@ -191,8 +191,13 @@ class S3Activities:
             self._objects.put(key, orjson.dumps(document), "application/json")
 
     def upload_file(self, path: Path, key: str, content_type: str) -> None:
+        """A larger file (a `.dat` of hours at few samples per pixel) streams from disk through boto3."""
         with heartbeat_while({"phase": "uploading", "key": key}):
-            self._objects.put(key, path, content_type)
+            if path.stat().st_size <= SMALL_OBJECT_BYTES:
+                self._objects.put(key, path, content_type)
+                return
+            with path.open("rb") as body, denied_as("s3:PutObject", self._arn(key)):
+                self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
 
     @activity.defn(name="record_success")
     def record_success(self, record: SuccessRecord) -> None:

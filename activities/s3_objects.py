@@ -29,12 +29,15 @@ from waveflow.errors import AccessDeniedError
 if TYPE_CHECKING:
     from obstore.store import S3Credential
 
+SMALL_OBJECT_BYTES = 8 * 1024 * 1024
+"""The largest body obstore is given to PUT: it holds the whole body in memory and times the whole request."""
 REQUEST_TIMEOUT = timedelta(seconds=10)
 """A whole request, body included, as boto3's read timeout bounds one read: obstore only moves small objects."""
 CONNECT_TIMEOUT = timedelta(seconds=5)
 RETRIES = 2
 """Three attempts in all, as boto3's standard mode makes."""
 RETRIES_WITHIN = timedelta(seconds=30)
+"""No attempt starts later than this after the first."""
 CREDENTIALS_REREAD = timedelta(minutes=5)
 """How often obstore asks boto3 for the credentials again; boto3 refreshes temporary ones itself before they end."""
 AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn")
@@ -66,8 +69,8 @@ class S3Objects:
                                                         "max_backoff": timedelta(seconds=5), "base": 2.0}})
 
     def put(self, key: str, body: bytes | Path, content_type: str) -> None:
-        """S3's refusal is an AccessDeniedError naming s3:PutObject on the key; any other failure is raised as obstore
-        reports it (retryable)."""
+        """A `body` of at most SMALL_OBJECT_BYTES. S3's refusal is an AccessDeniedError naming s3:PutObject on the
+        key; any other failure is raised as obstore reports it (retryable)."""
         with self._span("PutObject", key):
             try:
                 # One PUT, as boto3's put_object makes: a multipart upload would need s3:AbortMultipartUpload too.
@@ -83,7 +86,6 @@ class S3Objects:
         chunks = (bytes(chunk) for chunk in result.stream(min_chunk_size=chunk_bytes))
         return OpenedObject(size=meta["size"], etag=str(meta["e_tag"]), version_id=meta["version"], chunks=chunks,
                             close=chunks.close)
-
 
     def _span(self, operation: str, key: str) -> AbstractContextManager[Span]:
         """A client span named and described as OpenTelemetry's botocore instrumentation names boto3's calls."""

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from activities import s3 as s3_module
+from activities.s3 import S3Activities
 from activities.s3_objects import S3Objects, _endpoint
 from tests.conftest import Stack
+from waveflow.tempfiles import TempArea
 
 
 @pytest.mark.parametrize(("boto3_endpoint", "bucket", "expected"), [
@@ -37,3 +40,20 @@ def test_a_put_and_a_get_on_the_clients_endpoint_and_credentials(stack: Stack, t
         Bucket=stack.bucket, Key="waveforms/a.dat")["ETag"]
     assert b"".join(opened.chunks) == detail.read_bytes()
 
+
+
+def test_a_file_over_the_small_object_size_streams_through_boto3(stack: Stack, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(*_: object) -> None:
+        raise AssertionError("obstore was given a large file")
+
+    activities = S3Activities(stack.settings, stack.aws.s3(), TempArea(tmp_path / "temp"))
+    monkeypatch.setattr(s3_module, "SMALL_OBJECT_BYTES", 1000)
+    monkeypatch.setattr(S3Objects, "put", refused)
+    detail = tmp_path / "large.dat"
+    detail.write_bytes(bytes(1001))
+    activities.upload_file(detail, "waveforms/large.dat", "application/octet-stream")
+    assert stack.aws.s3().get_object(Bucket=stack.bucket, Key="waveforms/large.dat")["Body"].read() == bytes(1001)
+    detail.write_bytes(bytes(1000))
+    with pytest.raises(AssertionError, match="obstore was given"):
+        activities.upload_file(detail, "waveforms/small.dat", "application/octet-stream")
