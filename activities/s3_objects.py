@@ -41,6 +41,7 @@ RETRIES_WITHIN = timedelta(seconds=30)
 CREDENTIALS_REREAD = timedelta(minutes=5)
 """How often obstore asks boto3 for the credentials again; boto3 refreshes temporary ones itself before they end."""
 AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn")
+_tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,6 @@ class S3Objects:
         return _tracer.start_as_current_span(f"S3.{operation}", kind=SpanKind.CLIENT, attributes={
             "rpc.system": "aws-api", "rpc.service": "S3", "rpc.method": operation, "aws.region": self._region,
             "aws.s3.bucket": self._bucket, "aws.s3.key": key})
-
-
-_tracer = trace.get_tracer(__name__)
 
 
 def _endpoint(boto3_endpoint: str, bucket: str) -> tuple[str, bool]:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from temporal_client import interceptors
 from tests.determinism import DETERMINISM_GUARD, ClockReadingStem
 from waveflow.contract import AnalysisResult, DedupeDecision, DuplicateDeletedResult
 from waveflow.models import DownloadedObject, StemIngestInput, StemOutcome
@@ -89,12 +89,16 @@ def test_the_search_attribute_histories_carry_every_upsert() -> None:
 
 
 RUNNERS = {"shipped": WORKFLOW_RUNNER, "guarded": DETERMINISM_GUARD}
+TRACING = ["traced", "untraced"]
+"""A worker runs the tracing interceptor only when tracing is on (`temporal_client.interceptors`): both replay."""
 
 
+@pytest.mark.parametrize("tracing", TRACING)
 @pytest.mark.parametrize("runner", RUNNERS)
 @pytest.mark.parametrize("path", HISTORIES, ids=[str(path.relative_to(HISTORY_DIR)) for path in HISTORIES])
-async def test_recorded_history_replays(path: Path, runner: str) -> None:
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, interceptors=interceptors(),
+async def test_recorded_history_replays(path: Path, runner: str, tracing: str) -> None:
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter,
+                        interceptors=[TracingInterceptor()] if tracing == "traced" else [],
                         workflow_runner=RUNNERS[runner])
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"

@@ -283,11 +283,9 @@ def test_a_setting_waveflow_cannot_follow_is_one_line_at_start(environ: dict[str
     ({"OTEL_TRACES_SAMPLER": "always_off"}, "AlwaysOffSampler"),
 ])
 def test_the_sampler_is_the_standard_variables(environ: dict[str, str], sampler: str) -> None:
-    """In a process of its own: the tracer provider is set once per process."""
-    probe = ("from opentelemetry import trace; from waveflow.tracing import configure_tracing; "
-             "configure_tracing('probe'); print(trace.get_tracer_provider().sampler.get_description())")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
-                          env={"PATH": os.environ["PATH"], "OTEL_TRACES_EXPORTER": "console", **environ})
+    done = configured_in_a_process("from opentelemetry import trace; "
+                                   "print(trace.get_tracer_provider().sampler.get_description())",
+                                   {"OTEL_TRACES_EXPORTER": "console", **environ})
     assert done.stdout.strip().startswith(sampler), done.stderr[-2000:]
 
 
@@ -297,9 +295,14 @@ def test_the_sampler_is_the_standard_variables(environ: dict[str, str], sampler:
     ({"OTEL_TRACES_EXPORTER": "console"}, "['TracingInterceptor']"),
 ])
 def test_the_tracing_interceptor_is_only_where_tracing_is_on(environ: dict[str, str], interceptors: str) -> None:
-    """In a process of its own, as the worker and the bridge configure it before they connect."""
-    probe = ("from waveflow.tracing import configure_tracing; from temporal_client import interceptors; "
-             "configure_tracing('probe'); print([type(interceptor).__name__ for interceptor in interceptors()])")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
-                          env={"PATH": os.environ["PATH"], **environ})
+    """As the worker and the bridge configure it before they connect."""
+    done = configured_in_a_process("from temporal_client import interceptors; "
+                                   "print([type(interceptor).__name__ for interceptor in interceptors()])", environ)
     assert done.stdout.strip() == interceptors, done.stderr[-2000:]
+
+
+def configured_in_a_process(probe: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`probe` run after `configure_tracing`, in a process of its own: the tracer provider is set once per process."""
+    code = f"from waveflow.tracing import configure_tracing; configure_tracing('probe'); {probe}"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ["PATH"], **environ})
